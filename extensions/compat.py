@@ -1,0 +1,130 @@
+"""What the pinned YOLOv5 base (a199480ba) needs to run offline on today's stack.
+
+The patches in ``patches/`` only *call* these helpers; the logic lives here so that each patch stays a few
+lines long. Nothing in this module downloads or installs anything: where upstream YOLOv5 would reach the
+network (``check_requirements`` auto-install, the Arial font, pretrained weights by name, dataset download
+URLs) it either uses something already on the machine or raises :class:`OfflineError` with the fix.
+
+Standard library only at import time (plus ``packaging`` / pip's vendored copy), so the base can import it
+before anything else.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import metadata
+from pathlib import Path
+
+try:  # pip vendors packaging, so this works even before requirements are installed
+    from packaging.requirements import InvalidRequirement, Requirement
+except ImportError:  # pragma: no cover
+    from pip._vendor.packaging.requirements import InvalidRequirement, Requirement
+
+SETUP_HINT = 'run `python scripts/setup.py` (installs everything in requirements.txt)'
+
+# Distributions that provide the same import as the one asked for (upstream names -> what may be installed).
+ALIASES = {
+    'opencv-python': ('opencv-python', 'opencv-python-headless', 'opencv-contrib-python',
+                      'opencv-contrib-python-headless'),
+    'onnxruntime': ('onnxruntime', 'onnxruntime-gpu'),
+    'onnxruntime-gpu': ('onnxruntime-gpu', 'onnxruntime'),  # CPU build still runs (CPUExecutionProvider)
+    'pillow': ('pillow', 'pillow-simd'),
+}
+
+
+class OfflineError(ConnectionError):
+    """The base asked for a download. A ConnectionError, so upstream code that already copes with being
+    offline (e.g. ``check_amp``, which then skips its check) keeps doing so."""
+
+
+class MissingRequirementError(ImportError):
+    """A required distribution is missing or too old; the base would have pip-installed it."""
+
+
+def _installed_version(name: str):
+    for candidate in ALIASES.get(name.lower(), (name,)):
+        try:
+            return metadata.version(candidate)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def _parse_requirements(requirements) -> list[str]:
+    if isinstance(requirements, Path) or (isinstance(requirements, str) and requirements.endswith('.txt')):
+        lines = Path(requirements).read_text().splitlines()
+        return [ln.split('#')[0].strip() for ln in lines if ln.split('#')[0].strip()]
+    if isinstance(requirements, str):
+        return [requirements]
+    return list(requirements)
+
+
+def check_requirements(requirements='requirements.txt', exclude=(), install=True, cmds=''):
+    """Drop-in for ``ultralytics...check_requirements`` that checks and never installs.
+
+    Returns True when every requirement is satisfied; otherwise raises :class:`MissingRequirementError` naming each
+    missing or too-old distribution and the fix. ``install`` and ``cmds`` are accepted for signature
+    compatibility and ignored: this project never pip-installs at run time.
+    """
+    problems = []
+    for line in _parse_requirements(requirements):
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            req = Requirement(line.split('[')[0])  # e.g. 'tritonclient[all]' is fine; anything else, let it raise
+        if req.name in exclude or (req.marker and not req.marker.evaluate()):
+            continue
+        version = _installed_version(req.name)
+        if version is None:
+            problems.append(f'{req.name} is not installed')
+        elif req.specifier and not req.specifier.contains(version, prereleases=True):
+            problems.append(f'{req.name}{req.specifier} is required but {version} is installed')
+    if problems:
+        raise MissingRequirementError('YOLOv5 requirement check failed: ' + '; '.join(problems) +
+                           f'. This build never pip-installs at run time: {SETUP_HINT}.')
+    return True
+
+
+def local_font(font, config_dir) -> Path:
+    """Return a TrueType font that exists on this machine, instead of downloading Arial.
+
+    Order: the path as given, YOLOv5's config dir (a font the user placed there), then DejaVuSans, which
+    matplotlib (a requirement) ships. DejaVuSans covers Latin, Greek and Cyrillic labels.
+    """
+    font = Path(font)
+    for candidate in (font, Path(config_dir) / font.name):
+        if candidate.exists():
+            return candidate
+    import matplotlib  # noqa: PLC0415 (deferred: only when a PIL font is needed)
+    return Path(matplotlib.get_data_path()) / 'fonts' / 'ttf' / 'DejaVuSans.ttf'
+
+
+def no_weights_download(file) -> OfflineError:
+    """Error for weights given by a name that is not a local file (upstream would fetch it from GitHub)."""
+    return OfflineError(
+        f"weights '{file}' not found: no such file (searched from {os.getcwd()}). This offline build never "
+        f"downloads pretrained weights. Train from scratch with --weights '' or pass the path of a local .pt "
+        f"(e.g. runs/train/exp/weights/best.pt).")
+
+
+def no_dataset_download(missing, download) -> OfflineError:
+    """Error for a data yaml whose files are missing (upstream would run its ``download:`` entry)."""
+    how = ('its download: entry is not run, because this build never downloads or runs download scripts'
+           if download else 'the data yaml has no download: entry')
+    return OfflineError(
+        f"dataset not found: missing {', '.join(str(m) for m in missing)}; {how}. Put the images and labels "
+        f"at those paths, or pass --data with a yaml for local data (e.g. datasets/shapes/shapes.yaml, made "
+        f"by `python scripts/make_shapes.py`).")
+
+
+def onnx_simplify(model_onnx, prefix=''):
+    """Simplify an ONNX model with onnxslim (pure Python, from PyPI), the simplifier later upstream adopted.
+
+    onnx-simplifier (what a199480ba asks for) needs a compiler to install on many machines; onnxslim gives
+    the same graph-level simplifications. Raises if onnxslim is missing (export.py reports the failure).
+    """
+    import onnxslim  # noqa: PLC0415
+
+    from utils.general import LOGGER  # noqa: PLC0415 (the base's logger; imported lazily, base is on sys.path)
+    LOGGER.info(f'{prefix} simplifying with onnxslim {onnxslim.__version__}...')
+    return onnxslim.slim(model_onnx)

@@ -1,0 +1,247 @@
+"""The registry of extension blocks, and the few functions YOLOv5's ``parse_model`` calls (patches/0001).
+
+A block family registers its YAML-usable classes with :func:`register`; each registration states
+
+* how the block's output channels follow from its input channels ``c1 = ch[f]``, its first YAML argument
+  and the width multiple ``gw`` (:func:`scaled`, YOLOv5's rule for ``Conv``/``C3``; :func:`fixed`; or
+  :func:`same`; or any function ``rule(c1, arg, gw) -> c2``), and
+* whether it takes the repeat count ``n`` as its third constructor argument, as ``C3`` does.
+
+``parse_model`` then builds every registered block as it builds ``C3``: the constructor receives
+``(c1, c2, [n,] *rest)``. Adding a family means writing its module and listing it in
+``extensions/__init__.py``; the patch to the base never changes.
+
+Errors in a model YAML are raised as :class:`ModelConfigError`, one message naming the YAML file, the layer
+index, the module and the fix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import inspect
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+__all__ = ['BlockSpec', 'ModelConfigError', 'register', 'unregister', 'registered', 'scaled', 'fixed', 'same',
+           'resolve', 'is_block', 'block_args', 'layer', 'parse']
+
+
+# ----------------------------------------------------------------------------------------------- channel rules
+def scaled(c1: int, arg, gw: float) -> int:
+    """YOLOv5's rule for Conv/C3: the first YAML argument times the width multiple, rounded up to 8."""
+    return int(math.ceil(arg * gw / 8) * 8)
+
+
+def fixed(c1: int, arg, gw: float) -> int:
+    """The first YAML argument is the exact number of output channels (no width scaling)."""
+    return int(arg)
+
+
+def same(c1: int, arg, gw: float) -> int:
+    """Output channels equal input channels; the YAML arguments do not start with a channel count."""
+    return c1
+
+
+same.consumes_arg = False  # the YAML args are passed after (c1, c2) unchanged
+
+
+# --------------------------------------------------------------------------------------------------- registry
+@dataclass(frozen=True)
+class BlockSpec:
+    name: str
+    module: type
+    out_channels: Callable[[int, object, float], int]
+    repeats: bool
+    family: str
+
+    @property
+    def consumes_arg(self) -> bool:
+        return getattr(self.out_channels, 'consumes_arg', True)
+
+
+_REGISTRY: dict[str, BlockSpec] = {}
+_BY_CLASS: dict[type, BlockSpec] = {}
+_loaded = False
+
+
+def load_families() -> None:
+    """Import every module in ``extensions.FAMILIES`` once, which registers their blocks."""
+    global _loaded
+    if not _loaded:
+        import importlib  # noqa: PLC0415
+
+        from extensions import FAMILIES  # noqa: PLC0415
+        for family in FAMILIES:
+            importlib.import_module(f'extensions.{family}')
+        _loaded = True
+
+
+def register(cls=None, *, out: Callable = scaled, repeats: bool = False, family: str | None = None,
+             name: str | None = None):
+    """Class decorator: make a block usable by name from a model YAML.
+
+    ``@register(repeats=True)`` for a C3-like block ``(c1, c2, n=1, ...)``; ``@register()`` for a block
+    ``(c1, c2, ...)`` whose output channels scale with the width multiple; ``out=same`` for one that keeps
+    its input channels. Registering a second, different class under a taken name raises ``ValueError``.
+    """
+
+    def wrap(c):
+        key = name or c.__name__
+        old = _REGISTRY.get(key)
+        if old is not None and old.module is not c:
+            raise ValueError(f"extension block name '{key}' is taken by {old.module.__module__}.{old.module.__name__}"
+                             f"; register {c.__module__}.{c.__name__} under another name (register(name=...))")
+        fam = family or c.__module__.rsplit('.', 1)[-1]
+        spec = BlockSpec(key, c, out, repeats, fam)
+        _REGISTRY[key] = spec
+        _BY_CLASS[c] = spec
+        return c
+
+    return wrap(cls) if cls is not None else wrap
+
+
+def unregister(name: str) -> None:
+    """Remove a block (tests register throwaway blocks)."""
+    spec = _REGISTRY.pop(name)
+    _BY_CLASS.pop(spec.module, None)
+
+
+def registered() -> dict[str, BlockSpec]:
+    """A copy of the registry: {YAML name: BlockSpec}."""
+    load_families()
+    return dict(_REGISTRY)
+
+
+# ---------------------------------------------------------------------------------------------------- errors
+class ModelConfigError(ValueError):
+    """A model YAML that cannot be built. ``str(e)`` names the file, layer index, module and the fix."""
+
+    def __init__(self, layer, module, problem, fix, yaml_file=''):
+        self.layer, self.module, self.problem, self.fix, self.yaml_file = layer, module, problem, fix, yaml_file
+        super().__init__(str(self))
+
+    def __str__(self):
+        where = f'{self.yaml_file}: ' if self.yaml_file else ''
+        return f'{where}layer {self.layer} ({self.module}): {self.problem}. Fix: {self.fix}'
+
+
+def _known_blocks() -> str:
+    return ', '.join(sorted(_REGISTRY)) or '(none)'
+
+
+def _signature(m) -> str:
+    try:
+        return f'{getattr(m, "__name__", m)}{inspect.signature(m)}'
+    except (TypeError, ValueError):
+        return str(m)
+
+
+# ------------------------------------------------------------------------------------- what parse_model calls
+def resolve(m, i: int, namespace: dict):
+    """Module for the YAML name ``m`` of layer ``i``: a registered block, else ``eval`` as upstream does."""
+    load_families()
+    if not isinstance(m, str):
+        return m
+    if m in _REGISTRY:
+        return _REGISTRY[m].module
+    try:
+        return eval(m, namespace)  # upstream's lookup: Conv, C3, nn.Upsample, ...
+    except (NameError, AttributeError, SyntaxError):
+        close = difflib.get_close_matches(m, list(_REGISTRY) + [k for k in namespace if k[:1].isupper()], n=3)
+        hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ''
+        raise ModelConfigError(
+            i, m, f"unknown module '{m}'",
+            f'{hint}use a YOLOv5 module (Conv, C3, SPPF, nn.Upsample, Concat, Detect, ...) or an extension block: '
+            f'{_known_blocks()}; a new block is added with @register in extensions/ (see README)') from None
+
+
+def is_block(m) -> bool:
+    return m in _BY_CLASS
+
+
+def block_args(m, ch: list, f, args: list, n: int, gw: float, i: int = -1):
+    """Constructor args, output channels and repeat count of a registered block, as parse_model uses them.
+
+    Returns ``(c2, args, n)`` with ``args = [c1, c2, (n,) *rest]``; for a repeating block ``n`` becomes 1
+    (the block repeats internally, like C3).
+    """
+    spec = _BY_CLASS[m]
+    if not isinstance(f, int):
+        raise ModelConfigError(i, spec.name, f'takes one input but from={f}',
+                               'give a single layer index in the from column, or Concat the inputs first')
+    c1 = ch[f]
+    if spec.consumes_arg:
+        if not args or isinstance(args[0], bool) or not isinstance(args[0], (int, float)) or args[0] <= 0:
+            raise ModelConfigError(i, spec.name, f'first argument must be the output channels (a positive number), '
+                                   f'got {args[0] if args else "no arguments"!r}',
+                                   f'write e.g. [-1, 3, {spec.name}, [256]]; constructor: {_signature(m)}')
+        c2, rest = spec.out_channels(c1, args[0], gw), list(args[1:])
+    else:
+        c2, rest = spec.out_channels(c1, None, gw), list(args)
+    args = [c1, c2, *rest]
+    if spec.repeats:
+        args.insert(2, n)
+        n = 1
+    return c2, args, n
+
+
+@contextlib.contextmanager
+def layer(i: int, m, args):
+    """Turn any error raised while constructing layer ``i`` into a :class:`ModelConfigError`."""
+    try:
+        yield
+    except ModelConfigError:
+        raise
+    except Exception as e:  # noqa: BLE001 (re-raised with context)
+        name = getattr(m, '__name__', str(m))
+        raise ModelConfigError(i, name, f'cannot build it with arguments {args}: {type(e).__name__}: {e}',
+                               f'check the YAML arguments against {_signature(m)} '
+                               f'(c1, c2 and n are filled in by parse_model)') from e
+
+
+def parse(parse_model, d: dict, ch: list, yaml_file: str = ''):
+    """Run upstream ``parse_model`` and check the result once on a small input.
+
+    Every error names ``yaml_file`` and the layer: construction errors come from :func:`resolve`,
+    :func:`block_args` and :func:`layer`; a shape or channel mismatch between layers (for instance a
+    hand-written channel count, or a ``from`` index that points at a layer of another resolution) is found
+    by one forward pass at 64x64 in eval mode, which changes no parameter or BatchNorm statistic.
+    """
+    try:
+        model, save = parse_model(d, ch)
+        _dry_run(model, ch[0])
+    except ModelConfigError as e:
+        e.yaml_file = yaml_file or e.yaml_file
+        e.args = (str(e),)
+        raise
+    return model, save
+
+
+def _shapes(x):
+    return [tuple(t.shape) for t in x] if isinstance(x, (list, tuple)) else tuple(x.shape)
+
+
+def _dry_run(model, ch: int, size: int = 64) -> None:
+    import torch  # noqa: PLC0415
+
+    training = model.training
+    model.eval()
+    model[-1].train()  # the head returns raw maps in train mode; in eval it needs strides not yet known
+    try:
+        y, x = [], torch.zeros(1, ch, size, size)
+        with torch.no_grad():
+            for m in model:
+                if m.f != -1:
+                    x = y[m.f] if isinstance(m.f, int) else [x if j == -1 else y[j] for j in m.f]
+                try:
+                    x = m(x)
+                except Exception as e:  # noqa: BLE001
+                    raise ModelConfigError(
+                        m.i, m.type, f'fails on its input of shape {_shapes(x)} (from={m.f}): {type(e).__name__}: {e}',
+                        'make its input channels and the from index agree with the layers it reads '
+                        '(each Concat input must have the same resolution)') from e
+                y.append(x)
+    finally:
+        model.train(training)

@@ -1,0 +1,24 @@
+"""Shared test setup: the overlay root and the YOLOv5 base on sys.path, and paths to ../shared data."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = ROOT / 'yolov5'
+SHARED = Path(os.environ.get('SHARED_DIR', ROOT.parent / 'shared'))
+SHARED_DATA = SHARED / 'data'
+
+for p in (ROOT, BASE):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+
+@pytest.fixture(scope='session')
+def shared_data():
+    """../shared/data (coco128, a real video); tests that need it skip cleanly without it."""
+    if not (SHARED_DATA / 'coco128').is_dir():
+        pytest.skip(f'real data not available at {SHARED_DATA} (only on the project machines)')
+    return SHARED_DATA
