@@ -128,3 +128,39 @@ def onnx_simplify(model_onnx, prefix=''):
     from utils.general import LOGGER  # noqa: PLC0415 (the base's logger; imported lazily, base is on sys.path)
     LOGGER.info(f'{prefix} simplifying with onnxslim {onnxslim.__version__}...')
     return onnxslim.slim(model_onnx)
+
+
+class BaseNotReady(SystemExit):
+    """yolov5/ does not match this checkout's patches/: exits with one message (no traceback) saying to run setup."""
+
+
+def check_base(base) -> None:
+    """Called by the patched ``utils/__init__.py`` on every import of the base (patches/0001).
+
+    ``scripts/setup.py`` writes ``yolov5/.overlay-stamp.json`` with the sha256 of every patch it verified in
+    place. If the stamp is missing, or ``patches/`` has changed since (a new or edited patch pulled in, a
+    setup interrupted before it verified), every entry point stops with one message instead of failing
+    later deep inside YOLOv5. Costs well under a millisecond.
+    """
+    import hashlib  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    base = Path(base)
+    patches = base.parent / 'patches'
+    if not patches.is_dir():  # the base used outside this overlay checkout: nothing to compare with
+        return
+    want = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(patches.glob('[0-9]*.diff'))}
+    stamp = base / '.overlay-stamp.json'
+    try:
+        have = json.loads(stamp.read_text()).get('patches', {})
+    except (OSError, ValueError):
+        have = None
+    if have == want:
+        return
+    if have is None:
+        why = f'{stamp} is missing: setup has not completed on this yolov5/'
+    else:
+        changed = sorted(set(want) ^ set(have) | {k for k in want if k in have and want[k] != have[k]})
+        why = f'patches changed since setup last verified yolov5/: {", ".join(changed)}'
+    raise BaseNotReady(f'ERROR: the YOLOv5 base is not set up for this checkout ({why}). '
+                       f'Run `python scripts/setup.py` from {base.parent} first.')
