@@ -203,3 +203,28 @@ def load_checkpoint(f, map_location='cpu'):
             f'{path} holds {what}, not a YOLOv5 checkpoint (a dict with the pickled model under "model"/"ema", as '
             f'train.py saves it). A bare state_dict: build the model from its YAML and load_state_dict() it')
     return ckpt
+
+
+def save_checkpoint(obj, f) -> None:
+    """``torch.save`` that never leaves a half-written checkpoint behind (patches/0009).
+
+    Upstream writes last.pt/best.pt in place, so a run killed while saving (SIGKILL, out of memory, a full
+    disk) leaves a truncated last.pt and ``--resume`` has nothing to resume from. This writes a temporary
+    file next to ``f`` and renames it over ``f`` (atomic on POSIX and Windows): ``f`` is always either the
+    previous complete checkpoint or the new one.
+    """
+    import tempfile  # noqa: PLC0415
+
+    import torch  # noqa: PLC0415
+
+    f = Path(f)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{f.name}.', suffix='.tmp', dir=f.parent)
+    try:
+        with os.fdopen(fd, 'wb') as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, f)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

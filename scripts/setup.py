@@ -295,6 +295,7 @@ def setup_base(check_only=False) -> None:
     if todo:
         if check_only:
             raise SetupError(f'patches not applied: {", ".join(todo)}: run `python scripts/setup.py`')
+        STAMP.unlink(missing_ok=True)  # entry points refuse to run until the new state is verified
         apply_patches(BASE, todo)
         log('patches: applied ' + ', '.join(todo))
     final = verify_base(BASE, manifest)
