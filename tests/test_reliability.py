@@ -108,7 +108,7 @@ def test_cli_reports_config_error_with_file_and_layer(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode != 0
     last = r.stderr.strip().splitlines()[-1]
-    assert 'typo.yaml' in last and 'layer 2' in last and "did you mean 'C3_Res2Block'" in last
+    assert 'typo.yaml' in last and 'layer 2' in last and 'did you mean' in last and "'C3_Res2Block'" in last
 
 
 # -------------------------------------------------------------------------------------------------------- base
