@@ -271,8 +271,9 @@ def test_ddp_two_cpu_processes_agree_and_learn(family, tmp_path):
     res = json.loads(out.read_text())
     assert res['world'] == 2 and res['backend'] == 'gloo'
     assert max(res['max_grad_diff']) <= 1e-6 * max(1.0, res['grad_scale'])  # DDP averaged identical gradients
-    for losses in res['losses']:
-        assert min(losses[-2:]) < losses[0], losses  # each rank's loss on its batch went down
+    # DDP optimises the mean of the ranks' losses (each rank has its own batch): that mean must go down
+    first, last = (sum(losses[k] for losses in res['losses']) for k in (0, -1))
+    assert last < first, res['losses']
 
 
 @pytest.mark.parametrize('family', sorted(FAMILY_YAMLS))
