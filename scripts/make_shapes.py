@@ -83,6 +83,15 @@ MAX_BOX_IOU = 0.35  # box IoU cap between any two labelled shapes
 MIN_CONTRAST = 100.0  # Euclidean BGR distance between a shape's colour and what lies under it
 TEXTURE = 1.0  # contrast of the local background textures (stripes, checker, blobs, noise)
 P_CLUTTER = 0.3  # share of images with a few thin clutter lines
+
+# Named scenes: overrides of the constants above. 'standard' is the spec'd default; 'demo' is what the
+# built-in demo trains on, chosen (measured, see docs/data.md) so that a from-scratch YOLOv5n-size model learns
+# visible detections in a CPU budget of minutes: three classes, no tiny shapes, at most 4 per image, milder
+# textures, no clutter. Both keep varied sizes, colours, rotations, overlaps and textured backgrounds.
+SCENES = {
+    'standard': {},
+    'demo': dict(SIZE_RANGE=(0.12, 0.45), MAX_OBJECTS=4, TEXTURE=0.5, P_CLUTTER=0.0),
+}
 SHIFT = 4  # OpenCV fixed-point bits for sub-pixel polygon vertices
 
 _SPLIT_ID = {'train': 1, 'val': 2, 'video': 3}
@@ -488,8 +497,37 @@ def _summary(out: Path, stamp, seconds=None):
             f"-> {out / (out.name + '.yaml')} ({how})")
 
 
+@contextlib.contextmanager
+def use_scene(scene='standard'):
+    """Apply a named scene of ``SCENES`` (or a dict of overrides) to the module constants while in the block."""
+    overrides = SCENES[scene] if isinstance(scene, str) and scene in SCENES else scene
+    if not isinstance(overrides, dict) or any(k not in _SCENE_KEYS for k in overrides):
+        raise ValueError(f'scene must be one of {sorted(SCENES)} or a dict of {sorted(_SCENE_KEYS)}, got {scene!r}')
+    g = globals()
+    saved = {k: g[k] for k in overrides}
+    g.update(overrides)
+    try:
+        yield
+    finally:
+        g.update(saved)
+
+
+_SCENE_KEYS = {'SIZE_RANGE', 'MAX_OBJECTS', 'P_BACKGROUND', 'MIN_VISIBLE', 'MAX_BOX_IOU', 'MIN_CONTRAST',
+               'TEXTURE', 'P_CLUTTER'}
+
+
 def ensure_shapes(out=None, img=DEFAULTS['img'], train=DEFAULTS['train'], val=DEFAULTS['val'],
-                  seed=DEFAULTS['seed'], classes=None, force=False, verbose=True) -> Path:
+                  seed=DEFAULTS['seed'], classes=None, force=False, verbose=True, scene='standard') -> Path:
+    """Make sure the synthetic dataset exists at ``out``; return its data yaml path (see :func:`_ensure_shapes`).
+
+    ``scene``: a name in ``SCENES`` ('standard' or 'demo') or a dict of overrides of the scene constants.
+    """
+    with use_scene(scene):
+        return _ensure_shapes(out, img, train, val, seed, classes, force, verbose)
+
+
+def _ensure_shapes(out=None, img=DEFAULTS['img'], train=DEFAULTS['train'], val=DEFAULTS['val'],
+                   seed=DEFAULTS['seed'], classes=None, force=False, verbose=True) -> Path:
     """Make sure the synthetic dataset exists at ``out`` with these parameters; return its data yaml path.
 
     A no-op (milliseconds) when ``out`` already holds a complete dataset generated with the same parameters.
@@ -667,6 +705,8 @@ def parse_args(argv=None):
     p.add_argument('--seed', type=int, default=DEFAULTS['seed'], help='random seed')
     p.add_argument('--classes', default=None, metavar='N|NAMES',
                    help='class subset: a count N (the first N) or comma-separated names; None means all six')
+    p.add_argument('--scene', choices=sorted(SCENES), default='standard',
+                   help="'standard' (default) or 'demo' (what scripts/demo.py trains on: easier, learns in minutes)")
     p.add_argument('--force', action='store_true', help='regenerate even if cached (and replace a foreign --out)')
     p.add_argument('--video', nargs='?', type=Path, const=DEFAULT_OUT.parent / 'shapes.mp4', default=None,
                    metavar='PATH', help='also write a demo mp4 of moving shapes (PATH if omitted: datasets/shapes.mp4)')
@@ -693,12 +733,13 @@ def _main(opt):
         opt.video = DEFAULT_OUT.parent / 'shapes.mp4'
     if not opt.video_only:
         path = ensure_shapes(opt.out, img=opt.img, train=opt.train, val=opt.val, seed=opt.seed,
-                             classes=opt.classes, force=opt.force, verbose=verbose)
+                             classes=opt.classes, force=opt.force, verbose=verbose, scene=opt.scene)
         if opt.quiet:
             print(path)
     if opt.video is not None:
-        path = make_video(opt.video, frames=opt.frames, fps=opt.fps, size=opt.video_size, seed=opt.seed,
-                          classes=opt.classes, force=opt.force, verbose=verbose)
+        with use_scene(opt.scene):
+            path = make_video(opt.video, frames=opt.frames, fps=opt.fps, size=opt.video_size, seed=opt.seed,
+                              classes=opt.classes, force=opt.force, verbose=verbose)
         if opt.quiet:
             print(path)
     return 0

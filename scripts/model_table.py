@@ -1,0 +1,101 @@
+"""Params and GFLOPs of every extension YAML against the plain YOLOv5 model of the same scale.
+
+    python scripts/model_table.py                      # all models_yaml/*.yaml, Markdown table on stdout
+    python scripts/model_table.py --cfg models_yaml/yolov5s-res2.yaml --imgsz 640
+    python scripts/model_table.py --check 0.15         # exit 1 if any ratio leaves the +-15% band
+
+Params are those of the model as built (trainable parameters, BN included, as YOLOv5's summary prints them);
+GFLOPs are YOLOv5's own count (thop, 2 FLOPs per MAC) of the fused model at ``imgsz x imgsz``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import logging
+import re
+import sys
+from copy import deepcopy
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+for p in (ROOT, ROOT / 'yolov5'):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+import extensions  # noqa: E402,F401  (registers the blocks)
+import thop  # noqa: E402
+import torch  # noqa: E402
+from models.yolo import Model  # noqa: E402
+from utils.general import LOGGER  # noqa: E402
+
+
+def build(cfg: str | Path):
+    """Model for a YAML, built quietly (YOLOv5 logs every layer)."""
+    level = LOGGER.level
+    LOGGER.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return Model(str(cfg), ch=3, nc=80)
+    finally:
+        LOGGER.setLevel(level)
+
+
+def params_gflops(cfg: str | Path, imgsz: int = 640) -> tuple[int, float]:
+    """(params of the model as built, GFLOPs of the fused model at imgsz x imgsz)."""
+    model = build(cfg).eval()
+    n_p = sum(p.numel() for p in model.parameters())
+    level = LOGGER.level
+    LOGGER.setLevel(logging.ERROR)
+    try:
+        model.fuse()
+    finally:
+        LOGGER.setLevel(level)
+    im = torch.empty(1, 3, imgsz, imgsz)
+    with torch.no_grad():
+        macs = thop.profile(deepcopy(model), inputs=(im,), verbose=False)[0]
+    return n_p, 2 * macs / 1e9
+
+
+def plain_for(cfg: Path) -> Path:
+    """The upstream YAML of the same scale: yolov5s-res2.yaml -> yolov5/models/yolov5s.yaml."""
+    m = re.match(r'(yolov5[nsmlx])', cfg.stem)
+    if not m:
+        raise SystemExit(f'{cfg}: cannot tell the scale from the name (expected yolov5[nsmlx]-...)')
+    return ROOT / 'yolov5' / 'models' / f'{m.group(1)}.yaml'
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--cfg', nargs='*', default=None, help='YAMLs (default: models_yaml/*.yaml)')
+    ap.add_argument('--imgsz', type=int, default=640)
+    ap.add_argument('--check', type=float, default=None, help='fail if |ratio - 1| exceeds this (e.g. 0.15)')
+    a = ap.parse_args(argv)
+    cfgs = [Path(c) for c in a.cfg] if a.cfg else sorted((ROOT / 'models_yaml').glob('*.yaml'),
+                                                          key=lambda p: ('nsmlx'.index(p.stem[6]), p.stem))
+    plain: dict[Path, tuple[int, float]] = {}
+    rows, bad = [], []
+    for cfg in cfgs:
+        ref = plain_for(cfg)
+        if ref not in plain:
+            plain[ref] = params_gflops(ref, a.imgsz)
+            p0, g0 = plain[ref]
+            rows.append(f'| {ref.stem} (plain) | {p0 / 1e6:.3f} | {g0:.2f} | 1.00 | 1.00 |')
+        p0, g0 = plain[ref]
+        p, g = params_gflops(cfg, a.imgsz)
+        rp, rg = p / p0, g / g0
+        rows.append(f'| {cfg.stem} | {p / 1e6:.3f} | {g:.2f} | {rp:.3f} | {rg:.3f} |')
+        if a.check is not None and (abs(rp - 1) > a.check or abs(rg - 1) > a.check):
+            bad.append(f'{cfg.stem}: params {rp:.3f}x, GFLOPs {rg:.3f}x')
+    print(f'| model | params (M) | GFLOPs @{a.imgsz} (fused) | params ratio | GFLOPs ratio |')
+    print('|---|---|---|---|---|')
+    print('\n'.join(rows))
+    if bad:
+        print(f'\noutside the +-{a.check:.0%} band: ' + '; '.join(bad), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
