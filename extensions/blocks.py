@@ -27,7 +27,10 @@ weighted radix sum and the SE gate-multiply-add use ``addcmul``; at inference (n
 the hierarchical and residual adds write into the block's own temporaries instead of new buffers; every
 reshape uses Python ints (no shape is read from a tensor), so ONNX exports with dynamic batch/H/W.
 
-Invalid hyperparameters raise ``ValueError("<Block>: <arg> must be <allowed>, got <value>")`` at construction.
+Invalid hyperparameters raise ``ValueError("<Block>: <arg> must be <allowed>, got <value>")`` at construction,
+never a TypeError or OverflowError: ints are ints (not bools, ``True == 1``), flags are bools, real numbers are finite,
+and channel counts, derived widths and counts of parts are at most ``MAX_WIDTH`` (2**16), checked before any
+``int()`` of a derived width.
 """
 
 from __future__ import annotations
@@ -51,22 +54,60 @@ __all__ = [
 def _check(ok: bool, block: str, arg: str, value, allowed: str) -> None:
     """Raise the documented construction error: ``<block>: <arg> must be <allowed>, got <value>``."""
     if not ok:
-        raise ValueError(f'{block}: {arg} must be {allowed}, got {value!r}')
+        try:
+            shown = repr(value)
+        except ValueError:  # an int past sys.get_int_max_str_digits()
+            shown = f'an int of {value.bit_length()} bits'
+        raise ValueError(f'{block}: {arg} must be {allowed}, got {shown}')
+
+
+MAX_WIDTH = 2 ** 16  # sanity bound on channel counts, derived widths and counts of parts (n, scale, radix, ...)
 
 
 def _is_int(v) -> bool:
+    """An int, not a bool (``True == 1`` would otherwise pass as 1)."""
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_real(v) -> bool:
+    """A finite real number: an int or float, not a bool; an int beyond the float range is not finite."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def _scaled(c: int, x, d: int) -> float:
+    """``c * x / d`` for a channel count ``c`` and a finite number ``x``, exactly as written; ``inf`` where the
+    result leaves the float range (an int ``x`` would raise OverflowError there). Compared with the limits before
+    any ``int()`` of it."""
+    try:
+        return c * x / d
+    except OverflowError:
+        return math.inf
+
+
+def _shown(w: float):
+    """A derived width for an error message: ``floor(w)``, or ``w`` itself when it is too large to be one."""
+    return math.floor(w) if w < 2 ** 53 else w
 
 
 def _check_common(block: str, c1, c2, e, stride, stride_name: str = 'stride') -> int:
     """Checks shared by every block; returns the hidden width ``c_ = int(c2 * e)``."""
-    _check(_is_int(c1) and c1 >= 1, block, 'c1', c1, 'a positive int')
-    _check(_is_int(c2) and c2 >= 1, block, 'c2', c2, 'a positive int')
-    _check(isinstance(e, (int, float)) and not isinstance(e, bool) and e > 0, block, 'e', e, 'a number > 0')
+    _check(_is_int(c1) and 1 <= c1 <= MAX_WIDTH, block, 'c1', c1, f'a positive int <= {MAX_WIDTH}')
+    _check(_is_int(c2) and 1 <= c2 <= MAX_WIDTH, block, 'c2', c2, f'a positive int <= {MAX_WIDTH}')
+    _check(_is_real(e) and e > 0, block, 'e', e, 'a finite number > 0')
     _check(_is_int(stride) and stride in (1, 2), block, stride_name, stride, '1 or 2')
-    c_ = int(c2 * e)
-    _check(c_ >= 1, block, 'e', e, f'large enough that int(c2 * e) >= 1 (c2={c2})')
-    return c_
+    x = c2 * e  # an int, or a float (inf past the float range): compared before int()
+    _check(x >= 1, block, 'e', e, f'large enough that int(c2 * e) >= 1 (c2={c2})')
+    _check(x < MAX_WIDTH + 1, block, 'e', e, f'small enough that int(c2 * e) <= {MAX_WIDTH} (c2={c2})')
+    return int(x)
+
+
+def _check_bool(block: str, arg: str, value) -> None:
+    _check(isinstance(value, bool), block, arg, value, 'True or False')
 
 
 def _inference() -> bool:
@@ -116,8 +157,7 @@ class DropPath(nn.Module):
 
     def __init__(self, p: float = 0.0):
         super().__init__()
-        _check(isinstance(p, (int, float)) and not isinstance(p, bool) and 0.0 <= p < 1.0, 'DropPath', 'p', p,
-               'a float in [0, 1)')
+        _check(_is_real(p) and 0.0 <= p < 1.0, 'DropPath', 'p', p, 'a float in [0, 1)')
         self.p = float(p)
 
     def forward(self, x):
@@ -141,8 +181,8 @@ class SqueezeExcite(nn.Module):
 
     def __init__(self, c: int, se_ratio: float = 0.25):
         super().__init__()
-        _check(isinstance(se_ratio, (int, float)) and not isinstance(se_ratio, bool) and 0.0 < se_ratio <= 1.0,
-               'SqueezeExcite', 'se_ratio', se_ratio, 'a float in (0, 1]')
+        _check(_is_real(se_ratio) and 0.0 < se_ratio <= 1.0, 'SqueezeExcite', 'se_ratio', se_ratio,
+               'a float in (0, 1]')
         rd = max(1, int(c * se_ratio))
         self.fc1 = nn.Conv2d(c, rd, 1, bias=True)
         self.act = nn.ReLU()
@@ -215,7 +255,8 @@ class Bottle2neck(nn.Module):
     the last split passes through (normal) or goes through ``AvgPool2d(3, stride, 1)`` (stage); concat
     ``[y_0, .., y_{s-2}, x_{s-1}']``; 1x1 conv to ``c2`` (BN, no act); add the shortcut; act.
     ``stage=None`` means stage when ``stride > 1 or c1 != c2`` (as timm; the original code also marks the
-    first block of layer1, stride 1, as stage: pass ``stage=True`` for that).
+    first block of layer1, stride 1, as stage: pass ``stage=True`` for that). ``stage=False`` with ``stride > 1``
+    is rejected: a normal block adds the strided ``y_{i-1}`` to the unstrided ``x_i``.
 
     Follows the reference, including the stage pool's ``count_include_pad=True`` (zero padding counts in the
     border average; timm keeps it too, as ``False`` "hurts original weights"). Deviations: the shortcut
@@ -228,14 +269,20 @@ class Bottle2neck(nn.Module):
         super().__init__()
         name = 'Bottle2neck'
         c_ = _check_common(name, c1, c2, e, stride)
-        _check(_is_int(scale) and scale >= 2, name, 'scale', scale, 'an int >= 2')
-        _check(isinstance(base_width, (int, float)) and not isinstance(base_width, bool) and base_width > 0, name,
-               'base_width', base_width, 'a number > 0')
-        width = int(math.floor(c_ * base_width / 64))
-        _check(width >= 1, name, 'width', width, f'>= 1: width = floor(c_ * base_width / 64) with c_={c_}, '
+        _check_bool(name, 'shortcut', shortcut)
+        _check(_is_int(scale) and 2 <= scale <= MAX_WIDTH, name, 'scale', scale, f'an int in [2, {MAX_WIDTH}]')
+        _check(_is_real(base_width) and base_width > 0, name, 'base_width', base_width, 'a finite number > 0')
+        w = _scaled(c_, base_width, 64)  # width before floor(); inf past the float range
+        _check(w >= 1, name, 'width', _shown(w), f'>= 1: width = floor(c_ * base_width / 64) with c_={c_}, '
                f'base_width={base_width}; raise base_width or c2*e')
+        hi = MAX_WIDTH // scale  # conv1 has width*scale output channels
+        _check(w < hi + 1, name, 'width', _shown(w), f'<= {MAX_WIDTH} // scale = {hi}: width = floor(c_ * '
+               f'base_width / 64) with c_={c_}, base_width={base_width}; lower base_width or c2*e')
+        width = int(math.floor(w))
         _check(_is_int(g) and g >= 1 and width % g == 0, name, 'g', g, f'a positive int dividing width={width}')
-        _check(stage in (None, True, False), name, 'stage', stage, 'None, True or False')
+        _check(stage is None or isinstance(stage, bool), name, 'stage', stage, 'None, True or False')
+        # a normal block adds y_{i-1} (strided) to x_i (not strided): only a stage block can carry the stride
+        _check(stage is not False or stride == 1, name, 'stage', stage, 'True (or None) when stride > 1')
         self.width, self.scale = width, scale
         self.stage = bool(stride > 1 or c1 != c2) if stage is None else bool(stage)
         self.conv1 = Conv(c1, width * scale, 1, 1, act=act)
@@ -297,14 +344,18 @@ class SplitAttention(nn.Module):
         super().__init__()
         name = 'SplitAttention'
         _check_common(name, c1, c2, 1.0, s, 's')
-        _check(_is_int(k) and k >= 1 and k % 2 == 1, name, 'k', k, 'an odd int >= 1')
-        _check(_is_int(radix) and radix >= 1, name, 'radix', radix, 'an int >= 1')
+        _check(_is_int(k) and 1 <= k <= MAX_WIDTH and k % 2 == 1, name, 'k', k, f'an odd int in [1, {MAX_WIDTH}]')
+        _check(_is_int(radix) and 1 <= radix <= MAX_WIDTH // c2, name, 'radix', radix,
+               f'an int in [1, {MAX_WIDTH // c2}] (c2 * radix <= {MAX_WIDTH}, c2={c2})')
         _check(_is_int(g) and g >= 1, name, 'g', g, 'an int >= 1')
         _check(c1 % (g * radix) == 0, name, 'c1', c1, f'divisible by g*radix = {g * radix}')
         _check(c2 % g == 0, name, 'c2', c2, f'divisible by g = {g}')
         _check(_is_int(reduction) and reduction >= 1, name, 'reduction', reduction, 'an int >= 1')
-        _check(_is_int(min_inter) and min_inter >= 1, name, 'min_inter', min_inter, 'an int >= 1')
+        _check(_is_int(min_inter) and 1 <= min_inter <= MAX_WIDTH, name, 'min_inter', min_inter,
+               f'an int in [1, {MAX_WIDTH}]')
         inter = max(c1 * radix // reduction, min_inter)
+        _check(inter <= MAX_WIDTH, name, 'inter', inter, f'<= {MAX_WIDTH}: inter = max(c1*radix // reduction, '
+               f'min_inter) with c1={c1}, radix={radix}, reduction={reduction}; raise reduction')
         _check(inter % g == 0, name, 'g', g, f'a divisor of inter = max(c1*radix//reduction, min_inter) = {inter}')
         self.radix, self.c2, self.inter = radix, c2, inter
         self.conv = Conv(c1, c2 * radix, k, s, g=g * radix, act=act)
@@ -350,14 +401,28 @@ class ResNeStBottleneck(nn.Module):
         super().__init__()
         name = 'ResNeStBottleneck'
         c_ = _check_common(name, c1, c2, e, stride)
-        _check(_is_int(radix) and radix >= 1, name, 'radix', radix, 'an int >= 1')
-        _check(_is_int(cardinality) and cardinality >= 1, name, 'cardinality', cardinality, 'an int >= 1')
-        _check(isinstance(bottleneck_width, (int, float)) and not isinstance(bottleneck_width, bool)
-               and bottleneck_width > 0, name, 'bottleneck_width', bottleneck_width, 'a number > 0')
-        gw = int(c_ * bottleneck_width / 64) * cardinality
+        _check_bool(name, 'shortcut', shortcut)
+        _check(_is_int(radix) and 1 <= radix <= MAX_WIDTH, name, 'radix', radix, f'an int in [1, {MAX_WIDTH}]')
+        _check(_is_int(cardinality) and 1 <= cardinality <= MAX_WIDTH, name, 'cardinality', cardinality,
+               f'an int in [1, {MAX_WIDTH}]')
+        _check(_is_real(bottleneck_width) and bottleneck_width > 0, name, 'bottleneck_width', bottleneck_width,
+               'a finite number > 0')
+        _check_bool(name, 'avd', avd)
+        _check_bool(name, 'avd_first', avd_first)
+        _check(_is_int(reduction) and reduction >= 1, name, 'reduction', reduction, 'an int >= 1')
+        b = _scaled(c_, bottleneck_width, 64)  # width per group before int(); inf past the float range
+        hi = MAX_WIDTH // (cardinality * radix)  # the split attention's conv has group_width*radix channels
+        _check(b < hi + 1, name, 'group_width', _shown(b) * cardinality,
+               f'<= {hi * cardinality} (group_width * radix <= {MAX_WIDTH}; group_width = int(c_ * '
+               f'bottleneck_width / 64) * cardinality, c_={c_}); lower c2, e, bottleneck_width, radix or cardinality')
+        gw = int(b) * cardinality
         _check(gw >= 1 and gw % (cardinality * radix) == 0, name, 'group_width', gw,
                f'>= 1 and divisible by cardinality*radix = {cardinality * radix} (group_width = '
                f'int(c_ * bottleneck_width / 64) * cardinality, c_={c_}); change c2, e, radix or cardinality')
+        inter = max(gw * radix // reduction, 32)  # SplitAttention's inter (its default min_inter=32), grouped
+        _check(inter % cardinality == 0, name, 'cardinality', cardinality,
+               f'a divisor of the split attention\'s inter = max(group_width*radix // reduction, 32) = {inter} '
+               f'(group_width={gw}, radix={radix}, reduction={reduction})')
         pool = avd and stride > 1
         self.conv1 = Conv(c1, gw, 1, 1, act=act)
         self.avd_first = nn.AvgPool2d(3, stride, 1) if pool and avd_first else nn.Identity()
@@ -392,10 +457,9 @@ class SEResNetDBottleneck(nn.Module):
         super().__init__()
         name = 'SEResNetDBottleneck'
         c_ = _check_common(name, c1, c2, e, stride)
-        _check(isinstance(se_ratio, (int, float)) and not isinstance(se_ratio, bool) and 0.0 < se_ratio <= 1.0,
-               name, 'se_ratio', se_ratio, 'a float in (0, 1]')
-        _check(isinstance(drop_path, (int, float)) and not isinstance(drop_path, bool) and 0.0 <= drop_path < 1.0,
-               name, 'drop_path', drop_path, 'a float in [0, 1)')
+        _check_bool(name, 'shortcut', shortcut)
+        _check(_is_real(se_ratio) and 0.0 < se_ratio <= 1.0, name, 'se_ratio', se_ratio, 'a float in (0, 1]')
+        _check(_is_real(drop_path) and 0.0 <= drop_path < 1.0, name, 'drop_path', drop_path, 'a float in [0, 1)')
         _check(_is_int(g) and g >= 1 and c_ % g == 0, name, 'g', g, f'a positive int dividing c_={c_}')
         self.conv1 = Conv(c1, c_, 1, 1, act=act)
         self.conv2 = Conv(c_, c_, 3, stride, g=g, act=act)
@@ -429,7 +493,7 @@ class DeepStem(nn.Module):
         name = 'DeepStem'
         _check_common(name, c1, c2, 1.0, s, 's')
         c_ = max(1, c2 // 2) if c_ is None else c_
-        _check(_is_int(c_) and c_ >= 1, name, 'c_', c_, 'None or a positive int')
+        _check(_is_int(c_) and 1 <= c_ <= MAX_WIDTH, name, 'c_', c_, f'None or a positive int <= {MAX_WIDTH}')
         self.conv1 = Conv(c1, c_, 3, s, act=act)
         self.conv2 = Conv(c_, c_, 3, 1, act=act)
         self.conv3 = Conv(c_, c2, 3, 1, act=act)
@@ -450,11 +514,11 @@ class ResNetDDown(SEResNetDBottleneck):
     """
 
     def __init__(self, c1: int, c2: int, s: int = 2, e: float = 0.5, se_ratio: float = 0.25, act=True):
-        _check(_is_int(s) and s in (1, 2), 'ResNetDDown', 's', s, '1 or 2')
-        _check(isinstance(e, (int, float)) and not isinstance(e, bool) and e > 0 and int(c2 * e) >= 1, 'ResNetDDown',
-               'e', e, f'a number > 0 with int(c2 * e) >= 1 (c2={c2})')
-        _check(isinstance(se_ratio, (int, float)) and not isinstance(se_ratio, bool) and 0.0 < se_ratio <= 1.0,
-               'ResNetDDown', 'se_ratio', se_ratio, 'a float in (0, 1]')
+        # every argument is checked here, under this class's name and argument names (s, not stride), so that the
+        # base class's checks (the same ones) cannot fail and never name SEResNetDBottleneck
+        name = 'ResNetDDown'
+        _check_common(name, c1, c2, e, s, 's')
+        _check(_is_real(se_ratio) and 0.0 < se_ratio <= 1.0, name, 'se_ratio', se_ratio, 'a float in (0, 1]')
         super().__init__(c1, c2, True, e, s, se_ratio, 0.0, act)
 
 
@@ -465,8 +529,8 @@ class _C3Blocks(C3):
 
     def _build(self, name: str, c1, c2, n, shortcut, e, block) -> None:
         nn.Module.__init__(self)  # C3.__init__ would build (and then discard) plain Bottlenecks
-        _check(_is_int(n) and n >= 1, name, 'n', n, 'an int >= 1')
-        _check(isinstance(shortcut, bool), name, 'shortcut', shortcut, 'True or False')
+        _check(_is_int(n) and 1 <= n <= MAX_WIDTH, name, 'n', n, f'an int in [1, {MAX_WIDTH}]')
+        _check_bool(name, 'shortcut', shortcut)
         c_ = _check_common(name, c1, c2, e, 1)
         self.cv1 = Conv(c1, c_, 1, 1)
         self.cv2 = Conv(c1, c_, 1, 1)
@@ -494,7 +558,8 @@ class C3_ResNeSt(_C3Blocks):
 
     def __init__(self, c1: int, c2: int, n: int = 1, shortcut: bool = True, g: int = 1, e: float = 0.5,
                  radix: int = 2, cardinality: int = 1, reduction: int = 4):
-        _check(g == 1, 'C3_ResNeSt', 'g', g, '1 (set the split-attention groups with cardinality)')
+        _check(_is_int(g) and g == 1, 'C3_ResNeSt', 'g', g, 'the int 1 (set the split-attention groups with '
+               'cardinality)')
         self._build('C3_ResNeSt', c1, c2, n, shortcut, e,
                     lambda c: ResNeStBottleneck(c, c, shortcut, 1.0, 1, radix, cardinality, reduction=reduction))
 

@@ -509,6 +509,35 @@ BAD = [
     (lambda: C3_ResNeSt(16, 24, 1, True, 1, 0.5, 8), 'ResNeStBottleneck', 'group_width'),  # c_=12, radix 8
     (lambda: C3_SEResNetD(16, 32, 1, True, 1, 0.5, 2.0), 'SEResNetDBottleneck', 'se_ratio'),
     (lambda: C3_SEResNetD(16, 32, 1, True, 1, 0.5, 0.25, 1.5), 'SEResNetDBottleneck', 'drop_path'),
+    # a normal Res2Net block cannot carry a stride; bools are not ints, flags are bools
+    (lambda: Bottle2neck(16, 16, stride=2, stage=False), 'Bottle2neck', 'stage'),
+    (lambda: Bottle2neck(16, 16, stage=1), 'Bottle2neck', 'stage'),
+    (lambda: Bottle2neck(16, 16, shortcut='no'), 'Bottle2neck', 'shortcut'),
+    (lambda: Bottle2neck(16, 16, g=True), 'Bottle2neck', 'g'),
+    (lambda: ResNeStBottleneck(16, 16, shortcut=1), 'ResNeStBottleneck', 'shortcut'),
+    (lambda: ResNeStBottleneck(16, 32, stride=2, avd=1), 'ResNeStBottleneck', 'avd'),
+    (lambda: SEResNetDBottleneck(16, 16, shortcut=None), 'SEResNetDBottleneck', 'shortcut'),
+    (lambda: SEResNetDBottleneck(16, 16, g=1.0), 'SEResNetDBottleneck', 'g'),
+    (lambda: C3_ResNeSt(16, 32, 1, True, True), 'C3_ResNeSt', 'g'),
+    # cardinality 3 does not divide the split attention's inter = max(36 // 4, 32) = 32
+    (lambda: ResNeStBottleneck(16, 16, e=0.75, cardinality=3, radix=1), 'ResNeStBottleneck', 'cardinality'),
+    (lambda: ResNeStBottleneck(16, 16, reduction=0), 'ResNeStBottleneck', 'reduction'),
+    # non-finite or absurdly large values (MAX_WIDTH = 2**16 bounds every width)
+    (lambda: Bottle2neck(16, 16, e=math.inf), 'Bottle2neck', 'e'),
+    (lambda: Bottle2neck(16, 16, base_width=math.inf), 'Bottle2neck', 'base_width'),
+    (lambda: Bottle2neck(16, 16, base_width=1e300), 'Bottle2neck', 'width'),
+    (lambda: ResNeStBottleneck(16, 16, bottleneck_width=math.inf), 'ResNeStBottleneck', 'bottleneck_width'),
+    (lambda: ResNeStBottleneck(16, 16, bottleneck_width=1e300), 'ResNeStBottleneck', 'group_width'),
+    (lambda: SplitAttention(4096, 16, radix=32, reduction=1), 'SplitAttention', 'inter'),
+    (lambda: SEResNetDBottleneck(16, 16, e=10 ** 400), 'SEResNetDBottleneck', 'e'),
+    (lambda: C3_SEResNetD(16, 32, 1, True, 1, math.nan), 'C3_SEResNetD', 'e'),
+    (lambda: DeepStem(3, 32, c_=2 ** 20), 'DeepStem', 'c_'),
+    # ResNetDDown checks c1/c2 before computing int(c2 * e), under its own name
+    (lambda: ResNetDDown(16, '32'), 'ResNetDDown', 'c2'),
+    (lambda: ResNetDDown(16, None), 'ResNetDDown', 'c2'),
+    (lambda: ResNetDDown(16, 0), 'ResNetDDown', 'c2'),
+    (lambda: ResNetDDown(16, True), 'ResNetDDown', 'c2'),
+    (lambda: ResNetDDown(16, 32, e=math.inf), 'ResNetDDown', 'e'),
 ]
 
 
