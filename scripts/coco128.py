@@ -6,7 +6,8 @@
 
 YOLOv5 writes a label cache (labels/<split>.cache) next to the label files, so pointing it straight at a
 read-only or shared copy either fails to cache or writes into someone else's directory. This script builds
-datasets/coco128/ with the image folders as symbolic links and the (small) label files copied, so caches
+datasets/coco128/ with real folders holding a symbolic link per image (not a linked folder: YOLOv5 resolves
+the dataset folders, which would lead it back to the source) and the (small) label files copied, so caches
 land in datasets/ only. Splits: train2017 and the disjoint val2017; names from names.txt (one a line).
 """
 
@@ -34,12 +35,16 @@ def link_coco128(src: Path = DEFAULT_SRC, out: Path = ROOT / 'datasets' / 'coco1
         raise FileNotFoundError(f'{src} is not a coco128 copy: missing {", ".join(str(m) for m in missing)}')
     names = [n.strip() for n in names_file.read_text().splitlines() if n.strip()]
     for split in SPLITS:
-        link = out / 'images' / split
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if link.is_symlink() and Path(os.readlink(link)) != src / 'images' / split:
-            link.unlink()
-        if not link.exists():
-            link.symlink_to(src / 'images' / split, target_is_directory=True)
+        images = out / 'images' / split
+        if images.is_symlink():  # made by an earlier version of this script
+            images.unlink()
+        images.mkdir(parents=True, exist_ok=True)
+        for f in sorted((src / 'images' / split).iterdir()):
+            link = images / f.name
+            if link.is_symlink() and Path(os.readlink(link)) != f:
+                link.unlink()
+            if not link.is_symlink():
+                link.symlink_to(f)
         labels = out / 'labels' / split
         labels.mkdir(parents=True, exist_ok=True)
         for f in (src / 'labels' / split).glob('*.txt'):
