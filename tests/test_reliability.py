@@ -183,20 +183,32 @@ def test_label_class_out_of_range_fails_clearly(work):
     assert f'Label class 99 exceeds nc={len(d["names"])}' in out
 
 
-def test_truncated_video_is_processed_up_to_the_damage(work, tmp_path):
+def test_truncated_videos(work, tmp_path):
+    """Damaged after its header: processed up to the damage (upstream). Unopenable: one error naming the file."""
+    import cv2
+    import numpy as np
     model = Model(str(FAMILY_YAMLS['resnest']), ch=3, nc=6)
     weights = save_like_train(model, tmp_path / 'w.pt')
-    video = make_video(tmp_path / 'v.mp4', frames=30, fps=10, size=(96, 64), verbose=False)
-    truncated = tmp_path / 'truncated.mp4'
-    truncated.write_bytes(video.read_bytes()[: video.stat().st_size // 2])
+    avi = tmp_path / 'clip.avi'  # AVI keeps its header first: a truncated file still opens
+    writer = cv2.VideoWriter(str(avi), cv2.VideoWriter_fourcc(*'MJPG'), 10, (96, 64))
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        writer.write(rng.integers(0, 255, (64, 96, 3), dtype=np.uint8))
+    writer.release()
+    cut = tmp_path / 'cut.avi'
+    cut.write_bytes(avi.read_bytes()[: avi.stat().st_size * 6 // 10])
+    _, out = run_yolo('detect.py', '--weights', weights, '--source', cut, '--img', 64, '--device', 'cpu',
+                      '--project', tmp_path, '--name', 'cut', env=work.env)
+    frames, fps = count_frames(tmp_path / 'cut' / 'cut.mp4')  # detect.py saves videos as .mp4
+    assert 0 < frames < 30 and fps == 10
+
+    mp4 = make_video(tmp_path / 'v.mp4', frames=30, fps=10, size=(96, 64), verbose=False)
+    truncated = tmp_path / 'truncated.mp4'  # mp4v writes its index (moov) last: cut in half, it cannot open
+    truncated.write_bytes(mp4.read_bytes()[: mp4.stat().st_size // 2])
     rc, out = run_yolo('detect.py', '--weights', weights, '--source', truncated, '--img', 64, '--device', 'cpu',
                        '--project', tmp_path, '--name', 'det', env=work.env, check=False)
-    saved = tmp_path / 'det' / 'truncated.mp4'
-    if rc == 0:  # upstream behaviour: frames up to the damage are processed and saved, no crash
-        frames, fps = count_frames(saved)
-        assert 0 < frames <= 30 and fps == 10
-    else:  # or a clear error naming the file
-        assert 'truncated.mp4' in out.strip().splitlines()[-1]
+    assert rc != 0
+    assert out.strip().splitlines()[-1] == f'AssertionError: Video cannot be opened (truncated or corrupt?): {truncated}'
 
 
 # -------------------------------------------------------------------------------------------------- checkpoints
