@@ -33,7 +33,8 @@ DEFAULT_CFG = 'models_yaml/yolov5n-res2.yaml'
 DEFAULT_HYP = 'scripts/hyps/hyp.short-cpu.yaml'
 DEMO_CLASSES = 3  # circle, rectangle, triangle: see docs/data.md for what a short CPU schedule learns
 # A line of val.py's table: "all  <images> <instances> <P> <R> <mAP50> <mAP50-95>"
-ALL_ROW = re.compile(r'^\s+all\s+(\d+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s*$', re.M)
+NUM = r'([0-9.]+(?:e[-+]?[0-9]+)?)'  # val.py prints %11.3g: small values come as e.g. 5.78e-05
+ALL_ROW = re.compile(rf'^\s+all\s+(\d+)\s+(\d+)\s+{NUM}\s+{NUM}\s+{NUM}\s+{NUM}\s*$', re.M)
 
 
 class StepError(RuntimeError):

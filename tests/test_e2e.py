@@ -179,7 +179,6 @@ def test_demo_main_job_smoke(work):
 def test_real_data_coco128_and_real_video(shared_data, tmp_path):
     """1 epoch of yolov5n-res2 on coco128 train2017 at 160 px, val on the disjoint val2017, detect on real video."""
     env = nonet_env(tmp_path)
-    sys.path.insert(0, str(ROOT / 'scripts'))
     from coco128 import link_coco128
     data = link_coco128(shared_data / 'coco128', tmp_path / 'coco128')
     project = tmp_path / 'runs'
@@ -196,3 +195,45 @@ def test_real_data_coco128_and_real_video(shared_data, tmp_path):
         run_yolo('detect.py', '--weights', w, '--source', video, '--img', 160, '--device', 'cpu',
                  '--project', project, '--name', f'video-{w.suffix[1:]}', env=env, timeout=1200)
         assert count_frames(project / f'video-{w.suffix[1:]}' / video.name) == count_frames(video)
+
+
+@pytest.mark.parametrize('cfg', ['yolov5n-res2', 'yolov5n-resnest', 'yolov5n-serd', 'yolov5s-rs'])
+def test_export_every_family_dynamic_simplified_matches_pytorch(cfg, tmp_path, work):
+    """export.py --include onnx --dynamic --simplify for each family; onnxruntime == PyTorch at a new shape."""
+    import onnxruntime as ort
+    from models.experimental import attempt_load
+    from models.yolo import Model
+    from utils.torch_utils import de_parallel
+    model = Model(str(ROOT / 'models_yaml' / f'{cfg}.yaml'), ch=3, nc=5)
+    for m in model.modules():  # non-trivial BN statistics, so that folding them is exercised
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+    pt = tmp_path / f'{cfg}.pt'
+    torch.save({'model': de_parallel(model).half(), 'ema': None, 'epoch': -1}, pt)
+    _, out = run_yolo('export.py', '--weights', pt, '--include', 'onnx', '--dynamic', '--simplify', '--img', 96,
+                      '--device', 'cpu', env=work.env)
+    assert 'onnxslim' in out and 'simplifier failure' not in out
+    session = ort.InferenceSession(str(pt.with_suffix('.onnx')), providers=['CPUExecutionProvider'])
+    x = torch.rand(3, 3, 64, 128)
+    with torch.no_grad():
+        want = attempt_load(pt, device=torch.device('cpu'), fuse=True)(x)[0].numpy()
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.shared
+def test_demo_with_coco128_data_and_real_video(shared_data, tmp_path):
+    """The README's main job with --data pointing at coco128 and the real video (tiny budget)."""
+    env = nonet_env(tmp_path)
+    from coco128 import link_coco128
+    data = link_coco128(shared_data / 'coco128', tmp_path / 'coco128')
+    video = shared_data / 'video' / 'cockatoo.mp4'
+    project = tmp_path / 'demo'
+    run_yolo('scripts/demo.py', '--data', data, '--video', video, '--epochs', 1, '--img', 96, '--batch', 16,
+             '--workers', 2, '--project', project, env=env, timeout=1800)
+    summary = json.loads((project / 'exp1' / 'summary.json').read_text())
+    assert summary['map']['pt']['images'] == summary['map']['onnx']['images'] == 128
+    assert summary['video']['output_frames'] == summary['video']['input_frames'] == 280
+    assert abs(summary['video']['output_fps'] - summary['video']['input_fps']) < 0.01
+    assert len(list(Path(summary['artifacts']['detect_onnx_images']).glob('*.jpg'))) == 128
