@@ -20,9 +20,9 @@ from extensions import registry
 from extensions.blocks import (BiasConv, Bottle2neck, C3_Res2Block, C3_ResNeSt, C3_SEResNetD, DeepStem, DownsampleAvg,
                                DropPath, RadixSoftmax, ResNeStBottleneck, ResNetDDown, SEResNetDBottleneck,
                                SplitAttention, SqueezeExcite)
-from models.common import Conv, DWConv
-from utils.torch_utils import fuse_conv_and_bn, initialize_weights
+from utils.torch_utils import initialize_weights
 
+from block_utils import fuse, randomize_bn
 
 
 @pytest.fixture(autouse=True, scope='module')
@@ -73,30 +73,6 @@ def build(cid, seed=0):
     torch.manual_seed(seed)
     ctor, c1, c2, s = CONFIGS[cid]
     return ctor(), c1, c2, s
-
-
-def randomize_bn(module, seed=1):
-    """Non-trivial BN affine parameters and running statistics (fresh BN is the identity)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                n = m.num_features
-                m.weight.copy_(torch.rand(n, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(n, generator=g) * 0.2)
-                m.running_mean.copy_(torch.randn(n, generator=g) * 0.2)
-                m.running_var.copy_(torch.rand(n, generator=g) * 1.5 + 0.5)
-    return module
-
-
-def fuse(module):
-    """Exactly YOLOv5's Model.fuse() loop (models/yolo.py), applied to a bare block."""
-    for m in module.modules():
-        if isinstance(m, (Conv, DWConv)) and hasattr(m, 'bn'):
-            m.conv = fuse_conv_and_bn(m.conv, m.bn)
-            delattr(m, 'bn')
-            m.forward = m.forward_fuse
-    return module
 
 
 def n_params(m):

@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 import yaml
 
-from conftest import BASE, ROOT
+from conftest import BASE
 from extensions import registry
 from extensions.registry import ModelConfigError, register, unregister
 from models.common import Conv
@@ -112,7 +112,6 @@ def test_checkpoint_with_extension_block_loads_in_fresh_process_from_elsewhere(t
     ext_name = sorted(n for n, s in registry.registered().items() if s.repeats and s.family != 'test')[0]
     d['backbone'][2] = [-1, 1, ext_name, [128]]
     model = Model(d, ch=3, nc=3).eval()
-    x = torch.rand(1, 3, 64, 64)
     ckpt = {'epoch': 0, 'best_fitness': None, 'model': deepcopy(de_parallel(model)).half(), 'ema': None,
             'updates': None, 'optimizer': None, 'opt': {}, 'git': None, 'date': 'test'}
     weights = tmp_path / 'weights' / 'best.pt'

@@ -40,7 +40,7 @@ import extensions  # noqa: F401  (registers the blocks)
 from extensions.blocks import (MAX_WIDTH, Bottle2neck, C3_Res2Block, C3_ResNeSt, C3_SEResNetD, DeepStem,
                                ResNeStBottleneck, ResNetDDown, SEResNetDBottleneck, SplitAttention)
 from models.common import Conv, DWConv
-from utils.torch_utils import fuse_conv_and_bn
+from block_utils import fuse, randomize_bn
 
 
 @pytest.fixture(autouse=True, scope='module')
@@ -223,30 +223,6 @@ SEED = st.integers(0, 2 ** 16)
 # ------------------------------------------------------------------------------------------------------- helpers
 def expected_shape(cfg: Cfg, b: int, h: int, w: int) -> tuple:
     return b, cfg.c2, math.ceil(h / cfg.s), math.ceil(w / cfg.s)
-
-
-def randomize_bn(module: nn.Module, seed: int) -> nn.Module:
-    """Non-trivial BN affine parameters and running statistics (a fresh BN is the identity in eval)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                n = m.num_features
-                m.weight.copy_(torch.rand(n, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(n, generator=g) * 0.2)
-                m.running_mean.copy_(torch.randn(n, generator=g) * 0.2)
-                m.running_var.copy_(torch.rand(n, generator=g) * 1.5 + 0.5)
-    return module
-
-
-def fuse(module: nn.Module) -> nn.Module:
-    """Exactly YOLOv5's ``BaseModel.fuse()`` loop (models/yolo.py), applied to a bare block."""
-    for m in module.modules():
-        if isinstance(m, (Conv, DWConv)) and hasattr(m, 'bn'):
-            m.conv = fuse_conv_and_bn(m.conv, m.bn)
-            delattr(m, 'bn')
-            m.forward = m.forward_fuse
-    return module
 
 
 def drop_bn_unfolded(module: nn.Module) -> nn.Module:

@@ -26,6 +26,8 @@ from models.common import C3
 from models.yolo import Detect, Model
 from utils.general import LOGGER
 
+from block_utils import randomize_bn
+
 ROOT = Path(__file__).resolve().parents[1]
 YAMLS = sorted((ROOT / 'models_yaml').glob('*.yaml'), key=lambda p: p.name)
 FAMILY = {'res2': C3_Res2Block, 'resnest': C3_ResNeSt, 'serd': C3_SEResNetD, 'rs': C3_SEResNetD}
@@ -130,17 +132,6 @@ def test_cli_builds(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------- heavy: n and s
-def randomize_bn(model, seed=1):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                n = m.num_features
-                m.weight.copy_(torch.rand(n, generator=g) * 0.4 + 0.8)
-                m.bias.copy_(torch.randn(n, generator=g) * 0.1)
-                m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(n, generator=g) * 0.4 + 0.8)
-    return model
 
 
 @pytest.fixture(scope='module')
@@ -150,7 +141,7 @@ def heavy_models():
     def get(cfg):
         if cfg not in cache:
             cache.clear()  # one model at a time
-            cache[cfg] = randomize_bn(build(cfg))
+            cache[cfg] = randomize_bn(build(cfg), deep=True)
         return cache[cfg]
 
     return get

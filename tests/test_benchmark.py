@@ -1,0 +1,169 @@
+"""scripts/benchmark.py: a --quick smoke run into a temporary directory, and its bookkeeping.
+
+No timing assertions: how fast the blocks are is what the benchmark measures and reports, not a test.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import BASE, ROOT
+
+sys.path.insert(0, str(ROOT / 'scripts'))
+import benchmark as bm  # noqa: E402
+
+PNG = b'\x89PNG\r\n\x1a\n'
+
+
+def res2_yaml(tmp_path):
+    """The project's yolov5n-res2.yaml; while models_yaml/ is not there yet, yolov5n with every C3 swapped."""
+    cfg = ROOT / 'models_yaml' / 'yolov5n-res2.yaml'
+    if cfg.is_file():
+        return cfg
+    text = (BASE / 'models' / 'yolov5n.yaml').read_text()
+    cfg = tmp_path / 'yolov5n-res2.yaml'
+    cfg.write_text(re.sub(r'\bC3\b', 'C3_Res2Block', text))
+    return cfg
+
+
+@pytest.fixture(scope='module')
+def quick_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('bench')
+    out = tmp / 'out'
+    cfg = res2_yaml(tmp)
+    cmd = [sys.executable, str(ROOT / 'scripts' / 'benchmark.py'), '--quick', '--cfg', str(cfg), '--img', '160',
+           '--runs', '3', '--threads', '1', '--train-img', '160', '--train-batch', '2', '--out', str(out)]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return out, r.stdout, r.stderr
+
+
+def test_quick_run_writes_report_plots_and_json(quick_run):
+    out, stdout, _ = quick_run
+    report = (out / 'benchmark.md').read_text()
+    for png in ('benchmark_params_gflops.png', 'benchmark_ratios.png'):
+        assert (out / png).read_bytes()[:8] == PNG, png
+        assert f']({png})' in report
+    assert not (out / 'benchmark_latency_map.png').exists()  # no accuracy in --quick
+    for section in ('## Machine', '## Cost', '## Latency', '## Training', '## Targets'):
+        assert section in report, section
+    assert 'Quick smoke-test mode' in report
+    assert 'python scripts/benchmark.py --quick' in report  # the exact command
+    assert 'torch ' in report and 'onnxruntime ' in report
+    assert 'report:' in stdout and 'targets' in stdout
+
+
+def test_every_model_in_every_table(quick_run):
+    out, _, _ = quick_run
+    report = (out / 'benchmark.md').read_text()
+    sections = re.split(r'^## ', report, flags=re.M)
+    for title in ('Cost', 'Latency', 'Training'):
+        body = next(s for s in sections if s.startswith(title))
+        rows = [ln.split('|')[1].strip() for ln in body.splitlines() if ln.startswith('| yolov5')]
+        assert rows == ['yolov5n', 'yolov5n-res2'], (title, rows)
+
+
+def test_ratios_are_positive_numbers(quick_run):
+    out, _, _ = quick_run
+    data = json.loads((out / 'benchmark.json').read_text())
+    models = {m['name']: m for m in data['models']}
+    assert set(models) == {'yolov5n', 'yolov5n-res2'}
+    assert models['yolov5n']['cfg'].endswith('yolov5/models/yolov5n.yaml')  # baseline matched by scale letter
+    ext = models['yolov5n-res2']['results']
+    values = [ext['cost']['params_ratio'], ext['cost']['gflops_ratio']]
+    for kind in ('torch', 'onnx', 'train'):
+        r = ext[kind]['ratio']
+        assert r['n'] == (3 if kind != 'train' else 2)
+        values += [r['median'], r['p25'], r['p75']]
+        assert len(ext[kind]['times']) == len(ext[kind]['plain_times'])
+    values += [ext['torch']['rate_ratio'], ext['onnx']['rate_ratio'], ext['train']['images_per_s'],
+               ext['torch']['latency_ms'], ext['onnx']['latency_ms']]
+    assert all(isinstance(v, float) and math.isfinite(v) and v > 0 for v in values), values
+    assert ext['memory'].get('delta_mb', -1) >= 0, ext['memory']
+    # the report shows the same ratio as the JSON
+    report = (out / 'benchmark.md').read_text()
+    assert f'{ext["torch"]["ratio"]["median"]:.2f} (' in report
+
+
+def test_targets_section_lists_met_or_missed(quick_run):
+    out, stdout, _ = quick_run
+    report = (out / 'benchmark.md').read_text()
+    targets = report.split('## Targets', 1)[1]
+    lines = [ln for ln in targets.splitlines() if ln.startswith('| yolov5n-res2')]
+    assert len(lines) == 7  # params, GFLOPs, 2 x (latency, FLOP rate), training
+    assert all(('**met**' in ln) != ('**missed**' in ln) for ln in lines), lines
+    printed = [ln for ln in stdout.splitlines() if re.match(r'\s+(MET|MISSED)\s+yolov5n-res2:', ln)]
+    assert len(printed) == 7
+
+
+# ---------------------------------------------------------------------------------------- no-model units
+def test_ratio_stats_and_quantiles():
+    s = bm.ratio_stats([1.0, 1.2, 1.1, 0.9, 1.3])
+    assert s['median'] == pytest.approx(1.1) and s['p25'] == pytest.approx(1.0) and s['p75'] == pytest.approx(1.2)
+    assert s['min'] == 0.9 and s['max'] == 1.3 and s['n'] == 5
+    assert bm.quantile([2.0, 4.0], 0.5) == 3.0
+
+
+def test_groups_pair_each_config_with_plain_of_its_scale(tmp_path):
+    cfgs = []
+    for name in ('yolov5s-res2', 'yolov5n-serd', 'yolov5s-rs', 'yolov5s'):
+        (tmp_path / f'{name}.yaml').write_text('# placeholder\n')
+        cfgs.append(str(tmp_path / f'{name}.yaml'))
+    groups = bm.resolve_groups(cfgs, [], [])
+    assert list(groups) == ['s', 'n']
+    assert [e.name for e in groups['s']] == ['yolov5s', 'yolov5s-res2', 'yolov5s-rs']
+    assert groups['s'][0].cfg == str(BASE / 'models' / 'yolov5s.yaml')
+    assert [e.family for e in groups['n']] == ['', 'serd']
+    assert groups['s'][1].target_family == 'res2' and groups['s'][2].target_family is None
+    bad = tmp_path / 'mymodel.yaml'
+    bad.write_text('# placeholder\n')
+    with pytest.raises(SystemExit, match='scale'):
+        bm.resolve_groups([str(bad)], [], [])
+
+
+def test_targets_logic():
+    e = bm.Entry('yolov5s-serd', 'x.yaml', 's', 'serd')
+    e.results = {'cost': {'params_ratio': 1.05, 'gflops_ratio': 1.20},
+                 'torch': {'ratio': {'median': 1.08}, 'rate_ratio': 1.20 / 1.08},
+                 'onnx': {'ratio': {'median': 1.12}, 'rate_ratio': 1.20 / 1.12},
+                 'train': {'ratio': {'median': 0.79}}}
+    status = {t['what']: t['status'] for t in bm.targets_for(e)}
+    assert status == {'params vs plain': 'met', 'GFLOPs vs plain': 'missed',
+                      'latency ratio, PyTorch fused': 'met', 'achieved GFLOP/s vs plain, PyTorch fused': 'met',
+                      'latency ratio, onnxruntime': 'missed', 'achieved GFLOP/s vs plain, onnxruntime': 'met',
+                      'training throughput ratio': 'missed'}
+    assert bm.targets_for(bm.Entry('yolov5n-serd', 'x.yaml', 'n', 'serd')) == []  # targets are set at s
+    assert bm.targets_for(bm.Entry('yolov5s-rs', 'x.yaml', 's', 'rs'), force=True) == []  # not a default config
+
+
+def test_results_csv_final_row(tmp_path):
+    f = tmp_path / 'results.csv'
+    keys = ['epoch', 'train/box_loss', 'metrics/precision', 'metrics/recall', 'metrics/mAP_0.5',
+            'metrics/mAP_0.5:0.95']
+    f.write_text(','.join(f'{k:>20}' for k in keys) + '\n'
+                 + ','.join(f'{v:>20}' for v in ('0', '0.1', '0.1', '0.2', '0.05', '0.01')) + '\n'
+                 + ','.join(f'{v:>20}' for v in ('1', '0.09', '0.4', '0.5', '0.45', '0.25')) + '\n')
+    m, n = bm.results_csv_final(f)
+    assert n == 2 and m == {'mAP50': 0.45, 'mAP50-95': 0.25, 'P': 0.4, 'R': 0.5}
+    assert bm.csv_rows(f) == 2 and bm.csv_rows(tmp_path / 'missing.csv') == 0
+
+
+def test_report_only_rewrites_from_json_with_notes(quick_run):
+    out, _, _ = quick_run
+    before = (out / 'benchmark.md').read_text()
+    (out / 'benchmark_notes.md').write_text('## Findings\n\nA hand-written note.\n')
+    try:
+        r = subprocess.run([sys.executable, str(ROOT / 'scripts' / 'benchmark.py'), '--report-only', '--out', str(out)],
+                           cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        after = (out / 'benchmark.md').read_text()
+        assert 'A hand-written note.' in after
+        assert before.split('## Targets')[0] == after.split('## Targets')[0]  # the same measured tables
+    finally:
+        (out / 'benchmark_notes.md').unlink()
