@@ -699,6 +699,21 @@ def train_accuracy(e: Entry, data_name: str, data_yaml: Path, opt, project: Path
     return {**metrics, 'epochs': n, 'img': imgsz, 'seconds': seconds, 'run': str(run)}
 
 
+def accuracy_scales(spec: list[str] | None, data_name: str, groups: dict) -> list[str]:
+    """The scales to train on data_name: every scale of the run by default; 'n' for every dataset;
+    'coco128:n' for that dataset only."""
+    if not spec:
+        return list(groups)
+    scales = []
+    for item in spec:
+        d, _, s = item.rpartition(':')
+        if s not in groups:
+            raise SystemExit(f'--acc-scales {item}: scale {s!r} is not in this run (scales: {", ".join(groups)})')
+        if d in ('', data_name) and s not in scales:
+            scales.append(s)
+    return scales
+
+
 def accuracy_datasets(opt) -> tuple[dict[str, Path], list[str]]:
     data, notes = {}, []
     for name in opt.acc_data:
@@ -1242,7 +1257,9 @@ def parse_args(argv=None):
     ap.add_argument('--optimizer', default='AdamW', choices=['SGD', 'Adam', 'AdamW'],
                     help='accuracy: train.py optimizer (default AdamW, what hyp.short-cpu.yaml is for)')
     ap.add_argument('--acc-data', nargs='+', default=['shapes', 'coco128'], help='shapes, coco128 and/or data yamls')
-    ap.add_argument('--acc-scales', nargs='+', default=None, help='scales to train (default: all in the run)')
+    ap.add_argument('--acc-scales', nargs='+', default=None,
+                    help='scales to train (default: all in the run); DATA:SCALE limits one dataset, e.g. '
+                         'shapes:n shapes:s coco128:n')
     ap.add_argument('--acc-img', type=int, default=None, help='default: 160 for shapes (as the demo), 320 otherwise')
     ap.add_argument('--acc-batch', type=int, default=16)
     ap.add_argument('--hyp', default=str(DEFAULT_HYP))
@@ -1333,8 +1350,7 @@ def main(argv=None) -> int:
     acc, acc_notes = {}, []
     if opt.accuracy:
         data, acc_notes = accuracy_datasets(opt)
-        scales = opt.acc_scales or list(groups)
-        todo = [(d, e) for d in data for s in scales for e in groups.get(s, [])]
+        todo = [(d, e) for d in data for s in accuracy_scales(opt.acc_scales, d, groups) for e in groups[s]]
         project = Path(opt.project).resolve()
         with tqdm(total=len(todo) * opt.epochs, desc='accuracy', unit='epoch', file=sys.stderr,
                   dynamic_ncols=True) as pbar:

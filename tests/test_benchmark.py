@@ -167,3 +167,14 @@ def test_report_only_rewrites_from_json_with_notes(quick_run):
         assert before.split('## Targets')[0] == after.split('## Targets')[0]  # the same measured tables
     finally:
         (out / 'benchmark_notes.md').unlink()
+
+
+def test_accuracy_scales_per_dataset():
+    groups = {'n': [], 's': []}
+    assert bm.accuracy_scales(None, 'coco128', groups) == ['n', 's']
+    spec = ['shapes:n', 'shapes:s', 'coco128:n']
+    assert bm.accuracy_scales(spec, 'shapes', groups) == ['n', 's']
+    assert bm.accuracy_scales(spec, 'coco128', groups) == ['n']
+    assert bm.accuracy_scales(['s'], 'coco128', groups) == ['s']
+    with pytest.raises(SystemExit, match="coco128:m.*'m' is not in this run"):
+        bm.accuracy_scales(['coco128:m'], 'coco128', groups)
