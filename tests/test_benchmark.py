@@ -178,3 +178,16 @@ def test_accuracy_scales_per_dataset():
     assert bm.accuracy_scales(['s'], 'coco128', groups) == ['s']
     with pytest.raises(SystemExit, match="coco128:m.*'m' is not in this run"):
         bm.accuracy_scales(['coco128:m'], 'coco128', groups)
+
+
+def test_res2_variants_script_checks_and_times_every_variant():
+    """scripts/res2_variants.py (the evidence behind docs/benchmark_notes.md): every rewritten forward must
+    give the block's outputs in PyTorch and ONNX before it is timed."""
+    cmd = [sys.executable, str(ROOT / 'scripts' / 'res2_variants.py'),
+           '--cfg', str(ROOT / 'models_yaml' / 'yolov5n-res2.yaml'), '--img', '128', '--runs', '2', '--warmup', '1', '--threads', '1']
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    rows = {ln.split()[0]: [float(v) for v in ln.split()[1::2]] for ln in r.stdout.splitlines()
+            if ln.split() and ln.split()[0] in ('current', 'no-inplace', 'naive')}
+    assert set(rows) == {'current', 'no-inplace', 'naive'}, r.stdout
+    assert all(v > 0 and math.isfinite(v) for vals in rows.values() for v in vals), rows
