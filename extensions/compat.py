@@ -134,6 +134,19 @@ class BaseNotReady(SystemExit):
     """yolov5/ does not match this checkout's patches/: exits with one message (no traceback) saying to run setup."""
 
 
+def onnx_dynamic(model) -> bool:
+    """True for a ``DetectMultiBackend`` running an ONNX model in onnxruntime whose input has free batch, height
+    and width (``export.py --dynamic``). val.py then evaluates it as it evaluates the .pt (same batch size, same
+    rectangular letterboxed shapes with pad 0.5) instead of upstream's batch-1 square inference for every
+    exported model, so .pt and .onnx metrics compare like for like (patches/0011). Measured on the demo model:
+    square inference alone moved mAP50-95 by 0.8 points (0.391 .pt vs 0.383 .onnx)."""
+    session = getattr(model, 'session', None) if getattr(model, 'onnx', False) else None
+    if session is None:  # not ONNX, or ONNX through OpenCV DNN (--dnn)
+        return False
+    shape = session.get_inputs()[0].shape
+    return len(shape) == 4 and not any(isinstance(shape[i], int) for i in (0, 2, 3))
+
+
 def check_base(base) -> None:
     """Called by the patched ``utils/__init__.py`` on every import of the base (patches/0001).
 

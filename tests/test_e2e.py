@@ -79,6 +79,8 @@ def test_val_pt_and_onnx_agree_and_model_learned(trained, work):
         _, out = run_yolo('val.py', '--weights', w, '--data', work.data, '--img', 128, '--device', 'cpu',
                           '--project', work.tmp / 'val', '--name', w.suffix[1:], env=work.env)
         maps[w.suffix] = val_map(out)
+        # a --dynamic ONNX model is evaluated at the .pt's batch size and shapes (patches/0011)
+        assert 'Forcing --batch-size 1' not in out, out[-2000:]
     assert maps['.pt']['mAP50'] > 0.01, f'the model learned nothing in {TRAIN_EPOCHS} epochs: {maps}'
     for k in ('mAP50', 'mAP50-95'):
         assert abs(maps['.pt'][k] - maps['.onnx'][k]) <= 0.005, maps  # within 0.5 points

@@ -302,3 +302,19 @@ def test_sync_batchnorm_conversion_builds_pickles_and_matches(family, tmp_path):
     x = torch.rand(1, 3, 64, 96)
     with torch.no_grad():  # eval mode on CPU: SyncBatchNorm uses running stats, same function as BatchNorm
         torch.testing.assert_close(loaded(x)[0], model.half().float()(x)[0], rtol=1e-4, atol=1e-4)
+
+
+# ------------------------------------------------------------------------------------------------ val of ONNX
+@pytest.mark.parametrize('dynamic', [True, False])
+def test_onnx_dynamic_tells_dynamic_exports_from_static(dynamic, tmp_path):
+    """patches/0011: val.py evaluates an ONNX model like the .pt only when its batch, height and width are free."""
+    import onnxruntime as ort
+    from extensions.compat import onnx_dynamic
+    f = tmp_path / 'm.onnx'
+    axes = {'images': {0: 'batch', 2: 'height', 3: 'width'}} if dynamic else None
+    torch.onnx.export(nn.Conv2d(3, 4, 3, padding=1).eval(), torch.zeros(1, 3, 64, 64), str(f), opset_version=17,
+                      input_names=['images'], output_names=['output0'], dynamic_axes=axes, dynamo=False)
+    session = ort.InferenceSession(str(f), providers=['CPUExecutionProvider'])
+    assert onnx_dynamic(SimpleNamespace(onnx=True, session=session)) is dynamic
+    assert onnx_dynamic(SimpleNamespace(onnx=False, pt=True)) is False  # .pt: upstream's own path
+    assert onnx_dynamic(SimpleNamespace(onnx=True, net=object())) is False  # --dnn (OpenCV) has no session
