@@ -85,3 +85,10 @@ def count_frames(path: Path):
         n += 1
     cap.release()
     return n, fps
+
+
+def tree_state(root: Path) -> dict:
+    """{relative path: (size, mtime_ns)} of every file under root: compare before and after a run to prove
+    that nothing was written there (e.g. YOLOv5's label *.cache next to a read-only dataset)."""
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(Path(root).rglob('*')) if p.is_file()}

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from conftest import BASE, ROOT
-from e2e_utils import count_frames, network_attempts, nonet_env, run_yolo, val_map
+from e2e_utils import count_frames, network_attempts, nonet_env, run_yolo, tree_state, val_map
 
 sys.path.insert(0, str(ROOT / 'scripts'))
 from make_shapes import ensure_shapes, make_video  # noqa: E402
@@ -183,6 +183,7 @@ def test_real_data_coco128_and_real_video(shared_data, tmp_path):
     """1 epoch of yolov5n-res2 on coco128 train2017 at 160 px, val on the disjoint val2017, detect on real video."""
     env = nonet_env(tmp_path)
     from coco128 import link_coco128
+    before = tree_state(shared_data / 'coco128')
     data = link_coco128(shared_data / 'coco128', tmp_path / 'coco128')
     project = tmp_path / 'runs'
     _, out = run_yolo('train.py', '--cfg', ROOT / 'models_yaml' / 'yolov5n-res2.yaml', '--data', data,
@@ -190,7 +191,7 @@ def test_real_data_coco128_and_real_video(shared_data, tmp_path):
                       '--device', 'cpu', '--project', project, '--name', 'coco', env=env, timeout=1800)
     m = val_map(out)
     assert m['images'] == 128 and m['instances'] > 0  # validated on val2017
-    assert not list((shared_data / 'coco128' / 'labels').glob('*.cache'))  # nothing written into ../shared
+    assert tree_state(shared_data / 'coco128') == before  # nothing written into ../shared (label caches)
     best = project / 'coco' / 'weights' / 'best.pt'
     run_yolo('export.py', '--weights', best, '--include', 'onnx', '--img', 160, '--device', 'cpu', env=env)
     video = shared_data / 'video' / 'cockatoo.mp4'
@@ -230,6 +231,7 @@ def test_demo_with_coco128_data_and_real_video(shared_data, tmp_path):
     """The README's main job with --data pointing at coco128 and the real video (tiny budget)."""
     env = nonet_env(tmp_path)
     from coco128 import link_coco128
+    before = tree_state(shared_data / 'coco128')
     data = link_coco128(shared_data / 'coco128', tmp_path / 'coco128')
     video = shared_data / 'video' / 'cockatoo.mp4'
     project = tmp_path / 'demo'
@@ -240,3 +242,4 @@ def test_demo_with_coco128_data_and_real_video(shared_data, tmp_path):
     assert summary['video']['output_frames'] == summary['video']['input_frames'] == 280
     assert abs(summary['video']['output_fps'] - summary['video']['input_fps']) < 0.01
     assert len(list(Path(summary['artifacts']['detect_onnx_images']).glob('*.jpg'))) == 128
+    assert tree_state(shared_data / 'coco128') == before  # nothing written into ../shared
