@@ -109,25 +109,24 @@ def loadavg():
         return None
 
 
-def cpu_model() -> str:
+def proc_field(path: str, key: str) -> str | None:
+    """The value of the first 'key: value' line of a /proc file (Linux), or None."""
     try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'):
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(key):
                 return line.split(':', 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return None
+
+
+def cpu_model() -> str:
+    return proc_field('/proc/cpuinfo', 'model name') or platform.processor() or platform.machine()
 
 
 def cpu_flags() -> str:
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('flags'):
-                flags = set(line.split(':', 1)[1].split())
-                return ', '.join(f for f in ('avx2', 'fma', 'avx512f', 'avx512_vnni', 'amx_tile') if f in flags)
-    except OSError:
-        pass
-    return ''
+    flags = set((proc_field('/proc/cpuinfo', 'flags') or '').split())
+    return ', '.join(f for f in ('avx2', 'fma', 'avx512f', 'avx512_vnni', 'amx_tile') if f in flags)
 
 
 class CpuWatch:
@@ -178,12 +177,9 @@ def reset_peak_rss() -> bool:
 
 
 def peak_rss_bytes() -> int:
-    try:
-        for line in Path('/proc/self/status').read_text().splitlines():
-            if line.startswith('VmHWM:'):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
+    hwm = proc_field('/proc/self/status', 'VmHWM:')  # e.g. '123456 kB'
+    if hwm:
+        return int(hwm.split()[0]) * 1024
     import resource  # noqa: PLC0415
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
@@ -961,6 +957,12 @@ def plots(groups, acc: dict, out: Path) -> list[str]:
     col = [colors.get(e.family, '#9467bd') for e in ents]
     files = []
 
+    def save(fig, name: str) -> None:
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        files.append(name)
+
     fig, axes = plt.subplots(1, 2, figsize=(max(8, 1.3 * len(ents) + 4), 4.2))
     for ax, key, label in ((axes[0], 'params', 'params (M, fused)'), (axes[1], 'gflops', 'GFLOPs at 640')):
         vals = [e.results['static'][key] / (1e6 if key == 'params' else 1) for e in ents]
@@ -973,11 +975,7 @@ def plots(groups, acc: dict, out: Path) -> list[str]:
         ax.set_ylabel(label)
         ax.set_title(label + ' (ratio to plain of the same scale)', fontsize=9)
         ax.margins(y=0.12)
-    fig.tight_layout()
-    f = out / 'benchmark_params_gflops.png'
-    fig.savefig(f, dpi=110)
-    plt.close(fig)
-    files.append(f.name)
+    save(fig, 'benchmark_params_gflops.png')
 
     ext = [e for e in ents if not e.plain]
     if ext and any(k in e.results for e in ext for k in ('torch', 'onnx', 'train')):
@@ -1010,11 +1008,7 @@ def plots(groups, acc: dict, out: Path) -> list[str]:
                 ax.set_title('Batch-1 latency, alternated pairs (median, IQR)', fontsize=9)
                 ax.legend(fontsize=8)
         fig.text(0.01, 0.01, 'dashed: the issue\'s target for the family', fontsize=7)
-        fig.tight_layout()
-        f = out / 'benchmark_ratios.png'
-        fig.savefig(f, dpi=110)
-        plt.close(fig)
-        files.append(f.name)
+        save(fig, 'benchmark_ratios.png')
 
     if acc:
         dsets = list(acc)
@@ -1038,11 +1032,7 @@ def plots(groups, acc: dict, out: Path) -> list[str]:
             ax.set_title(f'{d}: SHORT schedule ({ep} epoch{"s" if ep != 1 else ""} from scratch), not a COCO claim',
                          fontsize=9)
             ax.grid(alpha=0.3)
-        fig.tight_layout()
-        f = out / 'benchmark_latency_map.png'
-        fig.savefig(f, dpi=110)
-        plt.close(fig)
-        files.append(f.name)
+        save(fig, 'benchmark_latency_map.png')
     return files
 
 

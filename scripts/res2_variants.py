@@ -26,9 +26,9 @@ sys.path.insert(0, str(ROOT / 'scripts'))
 import benchmark as bm  # noqa: E402  (puts yolov5/ and the overlay on sys.path)
 
 
-def naive_forward(self, x):
+def _chain(self, x, xs):
+    """The rest of Bottle2neck.forward from the splits xs, with out-of-place adds."""
     import torch  # noqa: PLC0415
-    xs = [t.contiguous() for t in torch.split(self.conv1(x), self.width, 1)]
     ys, y = [], None
     for i, conv in enumerate(self.convs):
         y = conv(xs[i] if (i == 0 or self.stage) else y + xs[i])
@@ -36,18 +36,14 @@ def naive_forward(self, x):
     ys.append(self.pool(xs[-1]))
     y = self.conv3(torch.cat(ys, 1))
     return self.act(y + self.shortcut(x)) if self.residual else y
+
+
+def naive_forward(self, x):
+    return _chain(self, x, [t.contiguous() for t in self.conv1(x).split(self.width, 1)])
 
 
 def no_inplace_forward(self, x):
-    import torch  # noqa: PLC0415
-    xs = self.conv1(x).split(self.width, 1)
-    ys, y = [], None
-    for i, conv in enumerate(self.convs):
-        y = conv(xs[i] if (i == 0 or self.stage) else y + xs[i])
-        ys.append(y)
-    ys.append(self.pool(xs[-1]))
-    y = self.conv3(torch.cat(ys, 1))
-    return self.act(y + self.shortcut(x)) if self.residual else y
+    return _chain(self, x, self.conv1(x).split(self.width, 1))
 
 
 def main(argv=None) -> int:

@@ -305,6 +305,7 @@ def test_sync_batchnorm_conversion_builds_pickles_and_matches(family, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ val of ONNX
+@pytest.mark.filterwarnings('ignore::DeprecationWarning')  # the classic exporter, as export.py uses it
 @pytest.mark.parametrize('dynamic', [True, False])
 def test_onnx_dynamic_tells_dynamic_exports_from_static(dynamic, tmp_path):
     """patches/0011: val.py evaluates an ONNX model like the .pt only when its batch, height and width are free."""
