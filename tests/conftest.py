@@ -22,3 +22,14 @@ def shared_data():
     if not (SHARED_DATA / 'coco128').is_dir():
         pytest.skip(f'real data not available at {SHARED_DATA} (only on the project machines)')
     return SHARED_DATA
+
+
+@pytest.fixture(scope='module')
+def one_thread():
+    """Tiny tensors on a shared 2-core machine: one thread is faster (two often stall for a scheduler tick);
+    the previous count is restored afterwards. Use with ``pytestmark = pytest.mark.usefixtures('one_thread')``."""
+    import torch  # noqa: PLC0415
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

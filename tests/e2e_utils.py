@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 from conftest import BASE, ROOT
 
-NUM = r'([0-9.]+(?:e[-+]?[0-9]+)?)'  # val.py prints %11.3g: small values come as e.g. 5.78e-05
-ALL_ROW = re.compile(rf'^\s+all\s+(\d+)\s+(\d+)\s+{NUM}\s+{NUM}\s+{NUM}\s+{NUM}\s*$', re.M)
 
 # Imported by every Python process the tests start (PYTHONPATH): any attempt to open a network connection
 # is refused and written to a log, which the tests then require to be empty.
@@ -69,11 +66,9 @@ def run_yolo(script: str, *args, env: dict, cwd: Path = ROOT, timeout: int = 900
 
 
 def val_map(output: str) -> dict:
-    rows = ALL_ROW.findall(output)
-    assert rows, f'no mAP row in val output:\n{output[-3000:]}'
-    images, instances, p, r, map50, map5095 = rows[-1]
-    return {'images': int(images), 'instances': int(instances), 'P': float(p), 'R': float(r),
-            'mAP50': float(map50), 'mAP50-95': float(map5095)}
+    """The final "all" row of val.py's table, parsed as the demo parses it (scripts/demo.py)."""
+    from demo import parse_map  # noqa: PLC0415
+    return parse_map(output, 'val.py')
 
 
 def count_frames(path: Path):

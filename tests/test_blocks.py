@@ -25,13 +25,7 @@ from utils.torch_utils import initialize_weights
 from block_utils import fuse, randomize_bn
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _one_thread():
-    """Tiny tensors: one thread is faster, and on 2-core CI VMs two threads often stall for a scheduler tick."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_thread')  # conftest.py
 
 
 # ------------------------------------------------------------------------------------------------ configurations

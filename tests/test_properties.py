@@ -43,13 +43,7 @@ from models.common import Conv, DWConv
 from block_utils import fuse, randomize_bn
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _one_thread():
-    """Tiny tensors, shared 2-core machine: one thread (restored afterwards)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_thread')  # conftest.py
 
 
 BLOCKS = {c.__name__: c for c in (Bottle2neck, C3_Res2Block, SplitAttention, ResNeStBottleneck, C3_ResNeSt,

@@ -35,12 +35,7 @@ HEAVY = [p for p in YAMLS if p.stem[6] in 'ns']  # ONNX, fusion, training: n and
 BAND = 0.15
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _two_threads_at_most():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # 2-core CI VMs: a second thread often stalls on a scheduler tick
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_thread')  # conftest.py
 
 
 def test_every_expected_yaml_exists():
