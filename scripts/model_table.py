@@ -11,59 +11,24 @@ GFLOPs are YOLOv5's own count (thop, 2 FLOPs per MAC) of the fused model at ``im
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
-import logging
-import re
 import sys
-from copy import deepcopy
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-for p in (ROOT, ROOT / 'yolov5'):
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
-
-import extensions  # noqa: E402,F401  (registers the blocks)
-import thop  # noqa: E402
-import torch  # noqa: E402
-from models.yolo import Model  # noqa: E402
-from utils.general import LOGGER  # noqa: E402
-
-
-def build(cfg: str | Path):
-    """Model for a YAML, built quietly (YOLOv5 logs every layer)."""
-    level = LOGGER.level
-    LOGGER.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            return Model(str(cfg), ch=3, nc=80)
-    finally:
-        LOGGER.setLevel(level)
+sys.path.insert(0, str(ROOT / 'scripts'))
+import benchmark as bm  # noqa: E402  (puts yolov5/ and the overlay on sys.path)
 
 
 def params_gflops(cfg: str | Path, imgsz: int = 640) -> tuple[int, float]:
-    """(params of the model as built, GFLOPs of the fused model at imgsz x imgsz)."""
-    model = build(cfg).eval()
-    n_p = sum(p.numel() for p in model.parameters())
-    level = LOGGER.level
-    LOGGER.setLevel(logging.ERROR)
-    try:
-        model.fuse()
-    finally:
-        LOGGER.setLevel(level)
-    im = torch.empty(1, 3, imgsz, imgsz)
-    with torch.no_grad():
-        macs = thop.profile(deepcopy(model), inputs=(im,), verbose=False)[0]
-    return n_p, 2 * macs / 1e9
+    """(params of the model as built, GFLOPs of the fused model at imgsz x imgsz), counted as
+    scripts/benchmark.py counts them."""
+    model = bm.build(str(cfg)).eval()
+    return sum(p.numel() for p in model.parameters()), bm.gflops_at(bm.fused(model), imgsz)[0]
 
 
 def plain_for(cfg: Path) -> Path:
     """The upstream YAML of the same scale: yolov5s-res2.yaml -> yolov5/models/yolov5s.yaml."""
-    m = re.match(r'(yolov5[nsmlx])', cfg.stem)
-    if not m:
-        raise SystemExit(f'{cfg}: cannot tell the scale from the name (expected yolov5[nsmlx]-...)')
-    return ROOT / 'yolov5' / 'models' / f'{m.group(1)}.yaml'
+    return ROOT / 'yolov5' / 'models' / f'yolov5{bm.entry_for(Path(cfg)).scale}.yaml'
 
 
 def main(argv=None) -> int:
