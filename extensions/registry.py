@@ -8,8 +8,8 @@ A block family registers its YAML-usable classes with :func:`register`; each reg
 * whether it takes the repeat count ``n`` as its third constructor argument, as ``C3`` does.
 
 ``parse_model`` then builds every registered block as it builds ``C3``: the constructor receives
-``(c1, c2, [n,] *rest)``. Adding a family means writing its module and listing it in
-``extensions/__init__.py``; the patch to the base never changes.
+``(c1, c2, [n,] *rest)``. Adding a family means writing its module and adding its row to
+:mod:`extensions.families`; the patch to the base never changes.
 
 Errors in a model YAML are raised as :class:`ModelConfigError`, one message naming the YAML file, the layer
 index, the module and the fix.
@@ -19,10 +19,14 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import importlib
 import inspect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+
+from . import families
+from .families import FAMILIES
 
 __all__ = ['BlockSpec', 'ModelConfigError', 'register', 'unregister', 'registered', 'scaled', 'fixed', 'same',
            'resolve', 'is_block', 'block_args', 'layer', 'parse']
@@ -54,7 +58,7 @@ class BlockSpec:
     module: type
     out_channels: Callable[[int, object, float], int]
     repeats: bool
-    family: str
+    family: str  # key of its row in extensions.families, or the module name for a block outside the table
 
     @property
     def consumes_arg(self) -> bool:
@@ -67,14 +71,11 @@ _loaded = False
 
 
 def load_families() -> None:
-    """Import every module in ``extensions.FAMILIES`` once, which registers their blocks."""
+    """Import the module of every family in :data:`extensions.families.FAMILIES` once: that registers its blocks."""
     global _loaded
     if not _loaded:
-        import importlib  # noqa: PLC0415
-
-        from extensions import FAMILIES  # noqa: PLC0415
         for family in FAMILIES:
-            importlib.import_module(f'extensions.{family}')
+            importlib.import_module(f'extensions.{family.module}')
         _loaded = True
 
 
@@ -93,7 +94,8 @@ def register(cls=None, *, out: Callable = scaled, repeats: bool = False, family:
         if old is not None and old.module is not c:
             raise ValueError(f"extension block name '{key}' is taken by {old.module.__module__}.{old.module.__name__}"
                              f"; register {c.__module__}.{c.__name__} under another name (register(name=...))")
-        fam = family or c.__module__.rsplit('.', 1)[-1]
+        row = families.of_module(c.__module__)  # a family of the table, else the module's own name
+        fam = family or (row.key if row else c.__module__.rsplit('.', 1)[-1])
         spec = BlockSpec(key, c, out, repeats, fam)
         _REGISTRY[key] = spec
         _BY_CLASS[c] = spec

@@ -17,6 +17,7 @@ import torch.nn as nn
 
 import extensions  # noqa: F401  (registers the blocks)
 from extensions import registry
+from extensions.families import FAMILIES
 from extensions.blocks import (BiasConv, Bottle2neck, C3_Res2Block, C3_ResNeSt, C3_SEResNetD, DeepStem, DownsampleAvg,
                                DropPath, RadixSoftmax, ResNeStBottleneck, ResNetDDown, SEResNetDBottleneck,
                                SplitAttention, SqueezeExcite)
@@ -426,12 +427,13 @@ def test_blocks_are_registered():
         assert name in reg and reg[name].repeats
 
 
-def test_no_print_in_blocks():
+@pytest.mark.parametrize('module', ['_args', '_layers', 'blocks'] + [f.module for f in FAMILIES])
+def test_no_print_in_blocks(module):
     import ast
+    import importlib
     import inspect
 
-    import extensions.blocks as blocks
-    tree = ast.parse(inspect.getsource(blocks))
+    tree = ast.parse(inspect.getsource(importlib.import_module(f'extensions.{module}')))
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, 'id', '') == 'print']
     assert not calls
 

@@ -37,8 +37,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import extensions  # noqa: F401  (registers the blocks)
-from extensions.blocks import (MAX_WIDTH, Bottle2neck, C3_Res2Block, C3_ResNeSt, C3_SEResNetD, DeepStem,
-                               ResNeStBottleneck, ResNetDDown, SEResNetDBottleneck, SplitAttention)
+from extensions._args import MAX_WIDTH
+from extensions.blocks import (Bottle2neck, C3_Res2Block, C3_ResNeSt, C3_SEResNetD, DeepStem, ResNeStBottleneck,
+                               ResNetDDown, SEResNetDBottleneck, SplitAttention)
 from models.common import Conv, DWConv
 from block_utils import fuse, randomize_bn
 

@@ -1,4 +1,4 @@
-"""YAML-level tests of models_yaml/ (issue 3): every YAML builds through YOLOv5's parse_model hook and stays within
+"""YAML-level tests of models_yaml/: every family's YAML (extensions/families.py) builds through YOLOv5's parse_model hook and stays within
 15% of the plain YOLOv5 model of its scale in params and GFLOPs; the n and s models (the heavy checks) give the
 right shapes at strides 8/16/32 for non-square inputs, train (also at batch 1), fuse exactly and export to ONNX
 with dynamic batch/H/W at opsets 12 and 17 with onnxruntime matching PyTorch.
@@ -20,8 +20,9 @@ import thop
 import torch
 import torch.nn as nn
 
-import extensions  # noqa: F401
-from extensions.blocks import C3_Res2Block, C3_ResNeSt, C3_SEResNetD, DeepStem, ResNetDDown
+from extensions import registry
+from extensions.blocks import DeepStem, ResNetDDown
+from extensions.families import FAMILIES, MODELS_YAML, SCALES
 from models.common import C3
 from models.yolo import Detect, Model
 from utils.general import LOGGER
@@ -29,8 +30,10 @@ from utils.general import LOGGER
 from block_utils import randomize_bn
 
 ROOT = Path(__file__).resolve().parents[1]
-YAMLS = sorted((ROOT / 'models_yaml').glob('*.yaml'), key=lambda p: p.name)
-FAMILY = {'res2': C3_Res2Block, 'resnest': C3_ResNeSt, 'serd': C3_SEResNetD, 'rs': C3_SEResNetD}
+# every C3-swap YAML of every family in the table: yolov5<scale>-<suffix>.yaml, and its variants' (yolov5s-rs)
+C3_OF = {p: f.c3 for f in FAMILIES for sfx in (f.suffix, *f.variants)
+         for p in sorted(MODELS_YAML.glob(f'yolov5[nsmlx]-{sfx}.yaml'))}
+YAMLS = sorted(C3_OF, key=lambda p: p.name)
 HEAVY = [p for p in YAMLS if p.stem[6] in 'ns']  # ONNX, fusion, training: n and s only (CI budget)
 BAND = 0.15
 
@@ -39,9 +42,8 @@ pytestmark = pytest.mark.usefixtures('one_thread')  # conftest.py
 
 
 def test_every_expected_yaml_exists():
-    names = {p.name for p in YAMLS}
-    expected = {f'yolov5{s}-{f}.yaml' for s in 'nsmlx' for f in ('res2', 'resnest', 'serd')} | {'yolov5s-rs.yaml'}
-    assert expected <= names, expected - names
+    expected = {f.yaml(s) for f in FAMILIES for s in SCALES} | {MODELS_YAML / 'yolov5s-rs.yaml'}
+    assert expected <= set(YAMLS), expected - set(YAMLS)
 
 
 @contextlib.contextmanager
@@ -88,8 +90,8 @@ def plain(scale):
 @pytest.mark.parametrize('cfg', YAMLS, ids=[p.stem for p in YAMLS])
 def test_builds_and_stays_in_band(cfg):
     model = build(cfg)
-    fam = FAMILY[cfg.stem.split('-')[1]]
-    blocks = [m for m in model.modules() if isinstance(m, fam)]
+    c3 = registry.registered()[C3_OF[cfg]].module  # the family's C3 variant
+    blocks = [m for m in model.modules() if isinstance(m, c3)]
     assert len(blocks) == 8, 'every C3 of the v6.0 layout is swapped'
     assert not any(type(m) is C3 for m in model.modules()), 'a plain C3 is left'
     assert model.stride.tolist() == [8, 16, 32]

@@ -1,0 +1,147 @@
+"""Parts shared by the block families: bias conv, drop path, squeeze-excitation, the ResNet-D shortcut and its
+rule, and the C3 base the C3 variants build on.
+
+Conventions (Ultralytics style): channel arguments first, ``c1`` input and ``c2`` output channels; the hidden
+width of a bottleneck is ``c_ = int(c2 * e)`` (``e=1.0`` inside a C3); ``act=True`` means YOLOv5's default
+activation (``Conv.default_act``, SiLU unless a YAML sets ``activation:``), ``act=False`` none, and a module
+(e.g. ``nn.ReLU()``) that module. Every conv+BN pair is a YOLOv5 :class:`Conv` (or :class:`BiasConv`), so
+``Model.fuse()`` folds all of them; plain ``nn.Conv2d`` only where the reference has no BN.
+
+Shortcuts, for all three bottlenecks: identity when ``shortcut and c1 == c2 and stride == 1``; the ResNet-D
+projection (:class:`DownsampleAvg`) when ``shortcut`` and the shape changes; no residual when
+``shortcut=False`` (then the block is ``act(branch)``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from models.common import C3, Conv
+
+from . import _args
+
+
+def inference() -> bool:
+    """True when no autograd graph is recorded and no ONNX graph traced: in-place arithmetic on a block's own
+    temporaries is then safe and saves a buffer (an inplace activation's backward may need the tensor)."""
+    return not torch.is_grad_enabled() and not torch.onnx.is_in_onnx_export()
+
+
+def add(y, shortcut):
+    """``y + shortcut`` for a block's own branch output ``y``, written into ``y`` at inference."""
+    return y.add_(shortcut) if inference() else y + shortcut
+
+
+def act_module(act) -> nn.Module:
+    """YOLOv5 ``Conv``'s activation rule: True -> ``Conv.default_act``, a module -> itself, else Identity."""
+    return Conv.default_act if act is True else act if isinstance(act, nn.Module) else nn.Identity()
+
+
+class BiasConv(Conv):
+    """1x1 conv **with bias**, then BN and activation; a YOLOv5 ``Conv`` so that ``Model.fuse()`` folds the BN.
+
+    Used for ResNeSt's split-attention ``fc1 + bn1`` (the reference's fc1 has a bias). Input ``[B, c1, H, W]``,
+    output ``[B, c2, H, W]`` (``H = W = 1`` in split attention).
+
+    Deviation (documented): in training, when BN would see a single value per channel (``B*H*W == 1``, i.e.
+    batch 1 on pooled features, which plain BatchNorm rejects with "Expected more than 1 value per channel"),
+    BN normalises with its running statistics and leaves them unchanged for that step; gamma, beta and the
+    conv still receive gradients. Eval mode, batch > 1 training and the fused model are exactly the reference.
+    """
+
+    def __init__(self, c1: int, c2: int, g: int = 1, act=True):
+        super().__init__(c1, c2, 1, 1, g=g, act=act)
+        self.conv = nn.Conv2d(c1, c2, 1, 1, 0, groups=g, bias=True)
+
+    def forward(self, x):
+        if self.training and x.numel() == x.shape[1]:  # one value per channel: batch statistics undefined
+            bn = self.bn
+            y = F.batch_norm(self.conv(x), bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
+            return self.act(y)
+        return self.act(self.bn(self.conv(x)))
+
+
+class DropPath(nn.Module):
+    """Stochastic depth (Huang et al. 2016; ResNet-RS): per sample, zero the input with probability ``p`` and
+    scale survivors by ``1 / (1 - p)``. Identity in eval mode or when ``p == 0``. Shape preserved."""
+
+    def __init__(self, p: float = 0.0):
+        super().__init__()
+        _args.ratio('DropPath', 'p', p, zero_ok=True)
+        self.p = float(p)
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+        return x * mask.div_(keep)
+
+    def extra_repr(self) -> str:
+        return f'p={self.p}'
+
+
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-excitation as in ResNet-RS (Bello et al. 2021; TF ``squeeze_excitation``).
+
+    ``[B, c, H, W] -> [B, c, H, W]``: global average pool, 1x1 conv ``c -> rd`` with bias, ReLU, 1x1 conv
+    ``rd -> c`` with bias, sigmoid, multiply. ``rd = max(1, int(c * se_ratio))`` (TF rounding; timm rounds to a
+    multiple of 8 instead, which differs for c not a multiple of 32). No BN, so nothing to fold.
+    """
+
+    def __init__(self, c: int, se_ratio: float = 0.25):
+        super().__init__()
+        _args.ratio('SqueezeExcite', 'se_ratio', se_ratio)
+        rd = max(1, int(c * se_ratio))
+        self.fc1 = nn.Conv2d(c, rd, 1, bias=True)
+        self.act = nn.ReLU()
+        self.fc2 = nn.Conv2d(rd, c, 1, bias=True)
+
+    def gate(self, x):
+        """The per-channel weights ``sigmoid(fc2(relu(fc1(mean(x)))))``, shape ``[B, c, 1, 1]``."""
+        return torch.sigmoid(self.fc2(self.act(self.fc1(x.mean((2, 3), keepdim=True)))))
+
+    def forward(self, x):
+        return x * self.gate(x)
+
+
+class DownsampleAvg(nn.Module):
+    """ResNet-D projection shortcut (He et al. 2019, "Bag of Tricks"): ``AvgPool2d(stride, stride,
+    ceil_mode=True, count_include_pad=False)`` when ``stride > 1``, then 1x1 conv and BN, no activation.
+
+    ``[B, c1, H, W] -> [B, c2, ceil(H/stride), ceil(W/stride)]``. Same as timm ``downsample_avg`` and TF
+    'same' average pooling (padding excluded), also at odd H/W.
+    """
+
+    def __init__(self, c1: int, c2: int, stride: int = 1):
+        super().__init__()
+        _args.check(_args.is_int(stride) and stride in (1, 2), 'DownsampleAvg', 'stride', stride, '1 or 2')
+        self.pool = nn.AvgPool2d(stride, stride, ceil_mode=True, count_include_pad=False) if stride > 1 \
+            else nn.Identity()
+        self.conv = Conv(c1, c2, 1, 1, act=False)
+
+    def forward(self, x):
+        return self.conv(self.pool(x))
+
+
+def residual_shortcut(c1: int, c2: int, stride: int, enabled: bool):
+    """(residual?, shortcut module): identity, ResNet-D projection, or no residual at all."""
+    if not enabled:
+        return False, None
+    if c1 == c2 and stride == 1:
+        return True, nn.Identity()
+    return True, DownsampleAvg(c1, c2, stride)
+
+
+class C3Blocks(C3):
+    """CSP bottleneck of YOLOv5 (``C3``: cv1, cv2, cv3 and ``m``) whose ``m`` holds ``n`` family blocks of width
+    ``c_ = int(c2 * e)`` (each with ``c1 == c2 == c_``, stride 1, ``e=1.0``). Forward is ``C3.forward``."""
+
+    def __init__(self, name: str, c1, c2, n, shortcut, e, block):
+        nn.Module.__init__(self)  # C3.__init__ would build (and then discard) plain Bottlenecks
+        c_ = _args.c3(name, c1, c2, n, shortcut, e)  # hidden channels
+        self.cv1 = Conv(c1, c_, 1, 1)
+        self.cv2 = Conv(c1, c_, 1, 1)
+        self.cv3 = Conv(2 * c_, c2, 1)
+        self.m = nn.Sequential(*(block(c_) for _ in range(n)))

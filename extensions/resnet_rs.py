@@ -1,0 +1,103 @@
+"""SE-ResNet-D blocks for YOLOv5, as in ResNet-RS: the SE bottleneck with the ResNet-D shortcut, a C3 built from
+it, the deep stem and the ResNet-D stage transition.
+
+Bello et al., "Revisiting ResNets: Improved Training and Scaling Strategies", NeurIPS 2021
+(https://arxiv.org/abs/2103.07579; TF ``resnet_rs``, timm ``resnetrs``); Hu et al., "Squeeze-and-Excitation
+Networks", CVPR 2018; He et al., "Bag of Tricks for Image Classification", CVPR 2019 (ResNet-C/D).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+from models.common import Conv
+
+from . import _args
+from ._layers import C3Blocks, DropPath, SqueezeExcite, act_module, residual_shortcut
+from .registry import register
+
+__all__ = ['SEResNetDBottleneck', 'C3_SEResNetD', 'DeepStem', 'ResNetDDown']
+
+
+@register()
+class SEResNetDBottleneck(nn.Module):
+    """SE-ResNet-D bottleneck. ``[B, c1, H, W] -> [B, c2, ceil(H/stride), ceil(W/stride)]``.
+
+    1x1 ``c1 -> c_`` (BN, act), 3x3 ``c_ -> c_`` carrying the stride and groups ``g`` (BN, act), 1x1
+    ``c_ -> c2`` (BN, no act), :class:`SqueezeExcite` on ``c2`` channels (``max(1, int(c2 * se_ratio))``
+    reduced), :class:`DropPath` on this residual branch only (never the shortcut), add the shortcut (identity
+    or ResNet-D avg-pool projection), act.
+
+    Deviations: the last BN's gamma is not zero-initialised (YOLOv5 initialises every block the same way);
+    the drop-path rate is a per-block constant (``C3_SEResNetD`` uses one rate for its blocks, as TF's
+    per-group schedule does).
+    """
+
+    def __init__(self, c1: int, c2: int, shortcut: bool = True, e: float = 1.0, stride: int = 1,
+                 se_ratio: float = 0.25, drop_path: float = 0.0, act=True, g: int = 1):
+        super().__init__()
+        c_ = _args.se_resnetd_bottleneck(c1, c2, shortcut, e, stride, se_ratio, drop_path, g)  # hidden channels
+        self.conv1 = Conv(c1, c_, 1, 1, act=act)
+        self.conv2 = Conv(c_, c_, 3, stride, g=g, act=act)
+        self.conv3 = Conv(c_, c2, 1, 1, act=False)
+        self.se = SqueezeExcite(c2, se_ratio)
+        self.drop_path = DropPath(drop_path)
+        self.residual, self.shortcut = residual_shortcut(c1, c2, stride, shortcut)
+        self.act = act_module(act)
+
+    def forward(self, x):
+        y = self.conv3(self.conv2(self.conv1(x)))
+        gate = self.se.gate(y)
+        if not self.residual:
+            return self.act(y * gate)
+        if self.training and self.drop_path.p > 0.0:
+            return self.act(self.drop_path(y * gate) + self.shortcut(x))
+        return self.act(torch.addcmul(self.shortcut(x), y, gate))  # shortcut + y * gate, one kernel
+
+
+@register(repeats=True)
+class C3_SEResNetD(C3Blocks):
+    """C3 with :class:`SEResNetDBottleneck` blocks, drop-in for ``C3``: ``[-1, 3, C3_SEResNetD, [128]]``.
+    ``[B, c1, H, W] -> [B, c2, H, W]``; ``g`` groups the 3x3 convs; every block uses the same ``drop_path``."""
+
+    def __init__(self, c1: int, c2: int, n: int = 1, shortcut: bool = True, g: int = 1, e: float = 0.5,
+                 se_ratio: float = 0.25, drop_path: float = 0.0):
+        super().__init__('C3_SEResNetD', c1, c2, n, shortcut, e,
+                         lambda c: SEResNetDBottleneck(c, c, shortcut, 1.0, 1, se_ratio, drop_path, g=g))
+
+
+@register()
+class DeepStem(nn.Module):
+    """ResNet-C / ResNet-RS deep stem: three 3x3 convs (BN, act each), the first with stride ``s``.
+
+    ``[B, c1, H, W] -> [B, c2, ceil(H/s), ceil(W/s)]``, widths ``c_, c_, c2`` with ``c_ = c2 // 2`` by default
+    (ResNet-RS: 32, 32, 64). Replaces YOLOv5's 6x6 stride-2 stem conv (layer 0). ResNet-RS's stride-2 3x3 conv
+    that replaces the max-pool is YOLOv5's next layer (the P2/4 downsample), so it is not part of this module.
+    """
+
+    def __init__(self, c1: int, c2: int, s: int = 2, c_: int | None = None, act=True):
+        super().__init__()
+        c_ = _args.deep_stem(c1, c2, s, c_)  # width of the first two convs
+        self.conv1 = Conv(c1, c_, 3, s, act=act)
+        self.conv2 = Conv(c_, c_, 3, 1, act=act)
+        self.conv3 = Conv(c_, c2, 3, 1, act=act)
+
+    def forward(self, x):
+        return self.conv3(self.conv2(self.conv1(x)))
+
+
+@register()
+class ResNetDDown(SEResNetDBottleneck):
+    """ResNet-D stage transition: the first block of a ResNet-RS stage, used in place of YOLOv5's 3x3
+    stride-2 ``Conv`` between stages. Downsamples without any strided 1x1: the 3x3 conv carries the stride
+    (ResNet-B) and the shortcut is avg-pool then 1x1 (ResNet-D).
+
+    ``[B, c1, H, W] -> [B, c2, ceil(H/s), ceil(W/s)]``; an :class:`SEResNetDBottleneck` with ``stride=s`` and
+    a projection shortcut. Default ``e=0.5`` (hidden ``c2/2``, i.e. ``c1`` at YOLO's channel doubling) keeps
+    params and FLOPs close to the 3x3 conv it replaces; the ResNet reference uses ``e=0.25``.
+    """
+
+    def __init__(self, c1: int, c2: int, s: int = 2, e: float = 0.5, se_ratio: float = 0.25, act=True):
+        # checked under this class's name and argument names (s, not stride), so errors never name the base class
+        _args.se_resnetd_bottleneck(c1, c2, True, e, s, se_ratio, 0.0, 1, 'ResNetDDown', 's')
+        super().__init__(c1, c2, True, e, s, se_ratio, 0.0, act)
