@@ -6,7 +6,8 @@ network (``check_requirements`` auto-install, the Arial font, pretrained weights
 URLs) it either uses something already on the machine or raises :class:`OfflineError` with the fix.
 
 Standard library only at import time (plus ``packaging`` / pip's vendored copy), so the base can import it
-before anything else.
+before anything else, and ``scripts/setup.py`` can use :func:`unmet_requirements` before any requirement is
+installed. Anything heavier (torch, matplotlib, onnxslim) is imported inside the function that needs it.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ class MissingRequirementError(ImportError):
 
 
 def _installed_version(name: str):
-    for candidate in ALIASES.get(name.lower(), (name,)):
+    """Installed version of ``name`` or of a distribution in ``ALIASES`` that provides the same import; None if none."""
+    for candidate in ALIASES.get(name.lower().replace('_', '-'), (name,)):
         try:
             return metadata.version(candidate)
         except metadata.PackageNotFoundError:
@@ -59,14 +61,17 @@ def _parse_requirements(requirements) -> list[str]:
     return list(requirements)
 
 
-def check_requirements(requirements='requirements.txt', exclude=(), install=True, cmds=''):
-    """Drop-in for ``ultralytics...check_requirements`` that checks and never installs.
+def unmet_requirements(requirements='requirements.txt', exclude=()) -> list[str]:
+    """The requirements that the installed distributions do not satisfy, each with what was found.
 
-    Returns True when every requirement is satisfied; otherwise raises :class:`MissingRequirementError` naming each
-    missing or too-old distribution and the fix. ``install`` and ``cmds`` are accepted for signature
-    compatibility and ignored: this project never pip-installs at run time.
+    ``requirements``: a requirements file (a Path or a name ending in ``.txt``; ``#`` comments and blank lines
+    skipped), one requirement string, or an iterable of them. A requirement is met by its own distribution or
+    by one in ``ALIASES`` (``opencv-python-headless`` satisfies ``opencv-python``). Requirements named in
+    ``exclude`` or whose environment marker is false are skipped. Returns lines such as
+    ``'torch>=2.1 (not installed)'`` or ``'numpy>=2.0 (found 1.26.4)'``; empty when everything is met.
+    The one implementation of the check: YOLOv5's ``check_requirements`` (below) and ``scripts/setup.py`` use it.
     """
-    problems = []
+    unmet = []
     for line in _parse_requirements(requirements):
         try:
             req = Requirement(line)
@@ -76,12 +81,23 @@ def check_requirements(requirements='requirements.txt', exclude=(), install=True
             continue
         version = _installed_version(req.name)
         if version is None:
-            problems.append(f'{req.name} is not installed')
+            unmet.append(f'{line} (not installed)')
         elif req.specifier and not req.specifier.contains(version, prereleases=True):
-            problems.append(f'{req.name}{req.specifier} is required but {version} is installed')
-    if problems:
-        raise MissingRequirementError('YOLOv5 requirement check failed: ' + '; '.join(problems) +
-                           f'. This build never pip-installs at run time: {SETUP_HINT}.')
+            unmet.append(f'{line} (found {version})')
+    return unmet
+
+
+def check_requirements(requirements='requirements.txt', exclude=(), install=True, cmds=''):
+    """Drop-in for ``ultralytics...check_requirements`` that checks and never installs.
+
+    Returns True when every requirement is satisfied; otherwise raises :class:`MissingRequirementError` naming each
+    missing or too-old distribution and the fix. ``install`` and ``cmds`` are accepted for signature
+    compatibility and ignored: this project never pip-installs at run time.
+    """
+    unmet = unmet_requirements(requirements, exclude)
+    if unmet:
+        raise MissingRequirementError('YOLOv5 requirement check failed: ' + '; '.join(unmet) +
+                                      f'. This build never pip-installs at run time: {SETUP_HINT}.')
     return True
 
 
@@ -124,7 +140,6 @@ def onnx_simplify(model_onnx, prefix=''):
     the same graph-level simplifications. Raises if onnxslim is missing (export.py reports the failure).
     """
     import onnxslim  # noqa: PLC0415
-
     from utils.general import LOGGER  # noqa: PLC0415 (the base's logger; imported lazily, base is on sys.path)
     LOGGER.info(f'{prefix} simplifying with onnxslim {onnxslim.__version__}...')
     return onnxslim.slim(model_onnx)

@@ -16,62 +16,34 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BASE = ROOT / 'yolov5'
-sys.path.insert(0, str(ROOT / 'scripts'))
+sys.path.insert(0, str(ROOT))  # the repository root, for `extensions` (a script run by path does not have it)
 
-from make_shapes import ensure_shapes, make_video, use_scene, video_info  # noqa: E402
+import yaml  # noqa: E402
+
+from extensions.datasets.shapes import ensure_shapes, make_video, video_info  # noqa: E402
+from extensions.runs import RunError, parse_map, run_command, script_command  # noqa: E402
 
 DEFAULT_CFG = 'models_yaml/yolov5n-res2.yaml'
 DEFAULT_HYP = 'scripts/hyps/hyp.short-cpu.yaml'
 DEMO_CLASSES = 3  # circle, rectangle, triangle: see docs/data.md for what a short CPU schedule learns
-# A line of val.py's table: "all  <images> <instances> <P> <R> <mAP50> <mAP50-95>"
-NUM = r'([0-9.]+(?:e[-+]?[0-9]+)?)'  # val.py prints %11.3g: small values come as e.g. 5.78e-05
-ALL_ROW = re.compile(rf'^\s+all\s+(\d+)\s+(\d+)\s+{NUM}\s+{NUM}\s+{NUM}\s+{NUM}\s*$', re.M)
-
-
-class StepError(RuntimeError):
-    pass
 
 
 def run_step(title: str, script: str, *args, log: Path) -> str:
     """Run yolov5/<script> with args, streaming its output (progress bars included) and keeping a copy."""
-    cmd = [sys.executable, str(BASE / script), *[str(a) for a in args]]
+    cmd = script_command(script, *args)
     print(f'\n\033[1m==> {title}\033[0m\n    {" ".join(cmd)}', flush=True)
     t0 = time.time()
-    chunks = []
-    with subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          env=dict(os.environ, PYTHONUNBUFFERED='1')) as p:
-        while True:
-            chunk = os.read(p.stdout.fileno(), 4096)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            sys.stdout.buffer.write(chunk)
-            sys.stdout.flush()
-        rc = p.wait()
-    out = b''.join(chunks).decode('utf-8', 'replace')
-    log.write_text(out)
-    if rc != 0:
-        raise StepError(f'{title} failed (exit {rc}); its output is in {log}')
+    r = run_command(cmd, cwd=ROOT, echo=True)
+    log.write_text(r.stdout)
+    if r.returncode != 0:
+        raise RunError(f'{title} failed (exit {r.returncode}); its output is in {log}')
     print(f'    ({time.time() - t0:.0f}s)', flush=True)
-    return out
-
-
-def parse_map(output: str, where: str) -> dict:
-    rows = ALL_ROW.findall(output)
-    if not rows:
-        raise StepError(f'no "all" row with mAP in the output of {where}')
-    images, instances, p, r, map50, map5095 = rows[-1]
-    return {'images': int(images), 'instances': int(instances), 'P': float(p), 'R': float(r),
-            'mAP50': float(map50), 'mAP50-95': float(map5095)}
+    return r.stdout
 
 
 def next_run_dir(project: Path) -> Path:
@@ -125,10 +97,9 @@ def main(argv=None) -> int:
         if not video.is_file():
             ap.error(f'--video {opt.video}: no such file')
     else:
-        with use_scene('demo'):
-            video = make_video(ROOT / 'datasets' / 'shapes-demo.mp4', size=(320, 256), classes=DEMO_CLASSES)
+        video = make_video(ROOT / 'datasets' / 'shapes-demo.mp4', size=(320, 256), classes=DEMO_CLASSES,
+                           scene='demo')
 
-    import yaml  # noqa: PLC0415
     with open(data) as f:
         d = yaml.safe_load(f)
     val_images = (Path(d.get('path', data.parent)) if Path(d.get('path', '.')).is_absolute()
@@ -208,6 +179,6 @@ def main(argv=None) -> int:
 if __name__ == '__main__':
     try:
         sys.exit(main())
-    except StepError as e:
+    except RunError as e:
         print(f'\ndemo: ERROR: {e}', file=sys.stderr)
         sys.exit(1)

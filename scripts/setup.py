@@ -6,8 +6,9 @@
     python scripts/setup.py --reset    # throw away yolov5/ contents (after asking nothing: you asked) and redo
 
 Steps (each a no-op when already done, so a re-run takes about a second):
-1. Dependencies: every line of requirements.txt is checked against the installed distributions; only if
-   something is missing or too old, `pip install -r requirements.txt` runs (into the active environment).
+1. Dependencies: every line of requirements.txt is checked against the installed distributions (a
+   distribution that provides the same import counts, e.g. opencv-python-headless for opencv-python); only
+   the lines that are missing or too old are given to `pip install` (into the active environment).
 2. The base: yolov5/ is a git submodule pinned at BASE_COMMIT. An empty yolov5/ is populated by
    `git submodule update --init` where GitHub is reachable, otherwise from the registry mirror of the same
    commit, the PyPI wheel yolov5-utils==7.1.5 (pinned by sha256), whose yolov5_utils/yolov5/ tree is
@@ -16,7 +17,9 @@ Steps (each a no-op when already done, so a re-run takes about a second):
    A yolov5/ with missing files or local edits is reported file by file and never overwritten.
 3. Patches: patches/NNNN-*.diff are applied in order with `git apply`; each is recognised as applied or
    not, and after applying every patch is verified to be in place (a failure names the patch).
-Standard library only (it runs before the requirements are installed).
+It runs before any requirement is installed: standard library only, plus the requirement check of
+extensions/compat.py (itself standard library + `packaging`, or pip's vendored copy), the one implementation
+of that check, shared with YOLOv5's `check_requirements` (patches/0003).
 """
 
 from __future__ import annotations
@@ -34,6 +37,11 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the repository root, for `extensions` (a script run by path does not have it)
+
+from extensions.compat import unmet_requirements  # noqa: E402
+
+REQUIREMENTS = ROOT / 'requirements.txt'
 BASE = ROOT / 'yolov5'
 PATCHES = ROOT / 'patches'
 MANIFEST = PATCHES / 'base.sha256'  # sha256 of every file of the pristine base (wheel tree)
@@ -62,45 +70,21 @@ def sha256(path: Path) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ dependencies
-def _requirement_lines():
-    for line in (ROOT / 'requirements.txt').read_text().splitlines():
-        line = line.split('#')[0].strip()
-        if line:
-            yield line
-
-
-def missing_requirements() -> list[str]:
-    try:
-        from packaging.requirements import Requirement
-    except ImportError:  # pip vendors packaging
-        from pip._vendor.packaging.requirements import Requirement
-    from importlib import metadata
-
-    missing = []
-    for line in _requirement_lines():
-        req = Requirement(line)
-        try:
-            version = metadata.version(req.name)
-        except metadata.PackageNotFoundError:
-            missing.append(f'{line} (not installed)')
-            continue
-        if req.specifier and not req.specifier.contains(version, prereleases=True):
-            missing.append(f'{line} (found {version})')
-    return missing
-
-
 def ensure_dependencies(check_only=False):
-    missing = missing_requirements()
+    missing = unmet_requirements(REQUIREMENTS)
     if not missing:
         log('dependencies: all of requirements.txt is installed')
         return
     if check_only:
         raise SetupError('missing dependencies: ' + '; '.join(missing))
-    log(f'dependencies: installing {len(missing)} missing: ' + ', '.join(m.split(' ')[0] for m in missing))
-    cmd = [sys.executable, '-m', 'pip', 'install', '--disable-pip-version-check', '-r', str(ROOT / 'requirements.txt')]
+    lines = [m.rsplit(' (', 1)[0] for m in missing]  # 'numpy>=2.0 (found 1.26.4)' -> 'numpy>=2.0'
+    log(f'dependencies: installing {len(missing)} missing: ' + ', '.join(lines))
+    # Only what is unmet: `-r requirements.txt` would also install e.g. opencv-python next to an
+    # opencv-python-headless that already satisfies it (two packages writing the same cv2 module).
+    cmd = [sys.executable, '-m', 'pip', 'install', '--disable-pip-version-check', *lines]
     if subprocess.call(cmd) != 0:
         raise SetupError(f'pip install failed: {" ".join(cmd)}')
-    still = missing_requirements()
+    still = unmet_requirements(REQUIREMENTS)
     if still:
         raise SetupError('still missing after pip install: ' + '; '.join(still))
 
@@ -225,23 +209,32 @@ def fetch_wheel() -> Path:
     return wheel
 
 
+def extract_wheel_base(wheel: Path, dest: Path) -> None:
+    """Unpack the wheel's pristine base (its WHEEL_PREFIX tree, less WHEEL_EXTRA) into ``dest``, file modes kept.
+
+    The one unpacking of the wheel: setup populates yolov5/ with it, and scripts/dev/patchdev.py builds the
+    pristine commit of its side git dir with it, so both see the same tree.
+    """
+    with zipfile.ZipFile(wheel) as z:
+        for info in z.infolist():
+            if not info.filename.startswith(WHEEL_PREFIX) or info.is_dir():
+                continue
+            rel = info.filename[len(WHEEL_PREFIX):]
+            if rel in WHEEL_EXTRA:
+                continue
+            path = dest / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(z.read(info))
+            mode = (info.external_attr >> 16) & 0o777
+            if mode:
+                path.chmod(mode)
+
+
 def populate_from_wheel(manifest: dict[str, str]) -> None:
     wheel = fetch_wheel()
     staging = Path(tempfile.mkdtemp(prefix='staging-', dir=CACHE))
     try:
-        with zipfile.ZipFile(wheel) as z:
-            for info in z.infolist():
-                if not info.filename.startswith(WHEEL_PREFIX) or info.is_dir():
-                    continue
-                rel = info.filename[len(WHEEL_PREFIX):]
-                if rel in WHEEL_EXTRA:
-                    continue
-                dest = staging / rel
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                dest.write_bytes(z.read(info))
-                mode = (info.external_attr >> 16) & 0o777
-                if mode:
-                    dest.chmod(mode)
+        extract_wheel_base(wheel, staging)
         state = verify_base(staging, manifest)
         if state['missing'] or state['edited']:
             raise SetupError(f'the wheel tree does not match patches/base.sha256: {state}')

@@ -1,7 +1,10 @@
-"""Shared test setup: the overlay root and the YOLOv5 base on sys.path, and paths to ../shared data."""
+"""Shared test setup: the repository paths, and ../shared data.
+
+The import paths (the repository root, yolov5/, tests/ and scripts/) are set once, by ``pythonpath`` in
+pytest.ini; a subprocess that needs them gets them through PYTHONPATH.
+"""
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,10 +13,6 @@ ROOT = Path(__file__).resolve().parents[1]
 BASE = ROOT / 'yolov5'
 SHARED = Path(os.environ.get('SHARED_DIR', ROOT.parent / 'shared'))
 SHARED_DATA = SHARED / 'data'
-
-for p in (ROOT, BASE):
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
 
 
 @pytest.fixture(scope='session')

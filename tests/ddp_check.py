@@ -1,29 +1,28 @@
 """A few DistributedDataParallel training steps of a model YAML, run by torch.distributed.run (torchrun).
 
-    python -m torch.distributed.run --standalone --nproc_per_node 2 tests/ddp_check.py \
+    PYTHONPATH=yolov5 python -m torch.distributed.run --standalone --nproc_per_node 2 tests/ddp_check.py \
         --cfg models_yaml/yolov5n-res2.yaml --out result.json [--device cuda] [--sync-bn]
 
 Each rank trains on its own fixed random batch with YOLOv5's ComputeLoss and SGD. After every backward, DDP
 has averaged the gradients, so they must be identical on all ranks: rank 0 gathers every rank's flattened
 gradients and records the largest difference, and each rank's loss per step. Backend: gloo on CPU, nccl on
 CUDA (gloo with --backend gloo). Used by tests/test_reliability.py; also run on a GPU machine for SyncBN.
+It imports the YOLOv5 base's `models` and `utils`, so yolov5/ must be on PYTHONPATH (the base then puts the
+overlay root on sys.path itself).
 """
 
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
+import yaml
+from models.yolo import Model
+from utils.loss import ComputeLoss
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / 'yolov5'))
-
-import yaml  # noqa: E402
-from models.yolo import Model  # noqa: E402
-from utils.loss import ComputeLoss  # noqa: E402
 
 
 def main():

@@ -1,14 +1,18 @@
-"""Helpers for end-to-end tests: run YOLOv5's scripts as a user would, with the network switched off."""
+"""Helpers for end-to-end tests: run YOLOv5's scripts as a user would, with the network switched off.
+
+Scripts are run and val.py's results parsed by extensions/runs.py, as scripts/demo.py does; this adds the
+checks a test wants (exit status, no network attempt, no download, no traceback).
+"""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
-from conftest import BASE, ROOT
+from conftest import ROOT
 
+from extensions.datasets.shapes import video_info
+from extensions.runs import parse_map, run_command, script_command
 
 # Imported by every Python process the tests start (PYTHONPATH): any attempt to open a network connection
 # is refused and written to a log, which the tests then require to be empty.
@@ -35,14 +39,21 @@ socket.getaddrinfo = _refuse
 '''
 
 
+def with_pythonpath(*paths, env=None) -> dict:
+    """A copy of ``env`` (default: this process's environment) with ``paths`` put first on PYTHONPATH: how a
+    subprocess gets import paths (pytest.ini's ``pythonpath`` only applies to the test process itself)."""
+    env = dict(os.environ if env is None else env)
+    env['PYTHONPATH'] = os.pathsep.join([*map(str, paths), *filter(None, [env.get('PYTHONPATH')])])
+    return env
+
+
 def nonet_env(tmp: Path) -> dict:
     site = tmp / 'nonet'
     site.mkdir(exist_ok=True)
     (site / 'sitecustomize.py').write_text(SITECUSTOMIZE)
     log = tmp / 'network-attempts.log'
     log.touch()
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get('PYTHONPATH', '')]).rstrip(os.pathsep),
-               NONET_LOG=str(log), PYTHONUNBUFFERED='1')
+    env = dict(with_pythonpath(site), NONET_LOG=str(log), PYTHONUNBUFFERED='1')
     env.pop('RANK', None)
     env.pop('LOCAL_RANK', None)
     return env
@@ -54,9 +65,7 @@ def network_attempts(env: dict) -> str:
 
 def run_yolo(script: str, *args, env: dict, cwd: Path = ROOT, timeout: int = 900, check: bool = True):
     """Run yolov5/<script> (or scripts/<script> when it starts with 'scripts/'); return (rc, output)."""
-    path = ROOT / script if script.startswith('scripts/') else BASE / script
-    r = subprocess.run([sys.executable, str(path), *[str(a) for a in args]], cwd=cwd, env=env,
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    r = run_command(script_command(script, *args), cwd=cwd, env=env, timeout=timeout)
     if check:
         assert r.returncode == 0, f'{script} failed (exit {r.returncode}):\n{r.stdout[-4000:]}'
         assert network_attempts(env) == '', f'{script} tried to use the network:\n{network_attempts(env)}'
@@ -66,20 +75,14 @@ def run_yolo(script: str, *args, env: dict, cwd: Path = ROOT, timeout: int = 900
 
 
 def val_map(output: str) -> dict:
-    """The final "all" row of val.py's table, parsed as the demo parses it (scripts/demo.py)."""
-    from demo import parse_map  # noqa: PLC0415
+    """The final "all" row of val.py's table, parsed as the demo parses it (extensions.runs.parse_map)."""
     return parse_map(output, 'val.py')
 
 
 def count_frames(path: Path):
-    import cv2  # noqa: PLC0415
-    cap = cv2.VideoCapture(str(path))
-    assert cap.isOpened(), f'cannot open {path}'
-    fps, n = cap.get(cv2.CAP_PROP_FPS), 0
-    while cap.grab():
-        n += 1
-    cap.release()
-    return n, fps
+    """(frames decoded, fps) of a video."""
+    info = video_info(path)
+    return info['frames'], info['fps']
 
 
 def tree_state(root: Path) -> dict:

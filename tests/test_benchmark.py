@@ -1,22 +1,24 @@
-"""scripts/benchmark.py: a --quick smoke run into a temporary directory, and its bookkeeping.
+"""scripts/benchmark.py and extensions.benchmark: a --quick smoke run into a temporary directory, and its
+bookkeeping.
 
 No timing assertions: how fast the blocks are is what the benchmark measures and reports, not a test.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-
 from conftest import BASE, ROOT
 
-sys.path.insert(0, str(ROOT / 'scripts'))
-import benchmark as bm  # noqa: E402
+from extensions import families
+from extensions.benchmark import accuracy, models, plots, report, stats, targets
 
 PNG = b'\x89PNG\r\n\x1a\n'
 
@@ -104,10 +106,10 @@ def test_targets_section_lists_met_or_missed(quick_run):
 
 # ---------------------------------------------------------------------------------------- no-model units
 def test_ratio_stats_and_quantiles():
-    s = bm.ratio_stats([1.0, 1.2, 1.1, 0.9, 1.3])
+    s = stats.ratio_stats([1.0, 1.2, 1.1, 0.9, 1.3])
     assert s['median'] == pytest.approx(1.1) and s['p25'] == pytest.approx(1.0) and s['p75'] == pytest.approx(1.2)
     assert s['min'] == 0.9 and s['max'] == 1.3 and s['n'] == 5
-    assert bm.quantile([2.0, 4.0], 0.5) == 3.0
+    assert stats.quantile([2.0, 4.0], 0.5) == 3.0
 
 
 def test_groups_pair_each_config_with_plain_of_its_scale(tmp_path):
@@ -115,7 +117,7 @@ def test_groups_pair_each_config_with_plain_of_its_scale(tmp_path):
     for name in ('yolov5s-res2', 'yolov5n-serd', 'yolov5s-rs', 'yolov5s'):
         (tmp_path / f'{name}.yaml').write_text('# placeholder\n')
         cfgs.append(str(tmp_path / f'{name}.yaml'))
-    groups = bm.resolve_groups(cfgs, [], [])
+    groups = models.resolve_groups(cfgs, [], [])
     assert list(groups) == ['s', 'n']
     assert [e.name for e in groups['s']] == ['yolov5s', 'yolov5s-res2', 'yolov5s-rs']
     assert groups['s'][0].cfg == str(BASE / 'models' / 'yolov5s.yaml')
@@ -124,22 +126,66 @@ def test_groups_pair_each_config_with_plain_of_its_scale(tmp_path):
     bad = tmp_path / 'mymodel.yaml'
     bad.write_text('# placeholder\n')
     with pytest.raises(SystemExit, match='scale'):
-        bm.resolve_groups([str(bad)], [], [])
+        models.resolve_groups([str(bad)], [], [])
+
+
+def test_a_new_family_row_is_benchmarked_without_edits(tmp_path, monkeypatch):
+    """A fourth row of extensions/families.py with its YAMLs: chosen by its key, its own row with the targets
+    every family has (no latency target of its own), its own colour and name in the plots and report title."""
+    new = families.Family('foo', 'foo', 'Foo', 'A paper', 'C3_Foo', 'foo')
+    monkeypatch.setattr(families, 'FAMILIES', (*families.FAMILIES, new))
+    monkeypatch.setattr(families, 'MODELS_YAML', tmp_path)
+    for scale in ('n', 's'):
+        (tmp_path / f'yolov5{scale}-foo.yaml').write_text('# placeholder\n')
+    groups = models.resolve_groups(None, ['n', 's'], ['foo'])
+    assert [[e.name for e in g] for g in groups.values()] == [['yolov5n', 'yolov5n-foo'], ['yolov5s', 'yolov5s-foo']]
+    e = groups['s'][1]
+    assert e.family == 'foo' and e.block_family is new and e.target_family == 'foo'
+    e.results = {'cost': {'params_ratio': 1.05, 'gflops_ratio': 1.05},
+                 'torch': {'ratio': {'median': 1.5}, 'rate_ratio': 0.7},
+                 'onnx': {'ratio': {'median': 1.5}, 'rate_ratio': 0.7}, 'train': {'ratio': {'median': 0.9}}}
+    assert targets.latency_target(e) is None
+    assert [(t['kind'], t['status']) for t in targets.targets_for(e)] == [
+        ('cost', 'met'), ('cost', 'met'), ('rate', 'missed'), ('rate', 'missed'), ('train', 'met')]
+    others = {plots.color(f.suffix) for f in families.FAMILIES[:-1]} | {plots.color(''), plots.color('rs')}
+    assert plots.color('foo') not in others and plots.label('foo') == 'Foo'
+    title = report.head({'date': 'today', 'duration_min': 1.0, 'command': 'x'}, argparse.Namespace(quick=False))[0]
+    assert title == '# Benchmark: YOLOv5 with Res2Net, ResNeSt, SE-ResNet-D and Foo blocks against plain YOLOv5'
+
+
+def test_yaml_of_no_family_is_its_own_row(tmp_path):
+    cfg = tmp_path / 'yolov5s-mine.yaml'
+    cfg.write_text('# placeholder\n')
+    groups = models.resolve_groups([str(cfg)], [], [])
+    e = groups['s'][1]
+    assert (e.name, e.family, e.block_family, e.target_family) == ('yolov5s-mine', 'mine', None, None)
+    assert targets.targets_for(e, force=True) == [] and plots.label('mine') == 'mine'
+    assert plots.color('mine') == plots.OTHER_COLOR == plots.color('rs')
+    rs = models.resolve_groups(None, ['s'], ['rs'])['s'][1]  # a variant's suffix also names a default YAML
+    assert rs.cfg == str(ROOT / 'models_yaml' / 'yolov5s-rs.yaml') and rs.block_family.key == 'serd'
+    assert plots.label('rs') == 'ResNet-RS backbone'
+
+
+def test_report_goes_to_docs_benchmark_with_the_hand_written_notes(tmp_path):
+    assert report.DEFAULT_OUT == ROOT / 'docs' / 'benchmark'
+    assert report.notes_path(None, report.DEFAULT_OUT) == ROOT / 'docs' / 'benchmark_notes.md'
+    assert report.notes_path(None, tmp_path) == tmp_path / 'benchmark_notes.md'
+    assert report.notes_path('x.md', tmp_path) == Path('x.md')
 
 
 def test_targets_logic():
-    e = bm.Entry('yolov5s-serd', 'x.yaml', 's', 'serd')
+    e = models.Entry('yolov5s-serd', 'x.yaml', 's', 'serd')
     e.results = {'cost': {'params_ratio': 1.05, 'gflops_ratio': 1.20},
                  'torch': {'ratio': {'median': 1.08}, 'rate_ratio': 1.20 / 1.08},
                  'onnx': {'ratio': {'median': 1.12}, 'rate_ratio': 1.20 / 1.12},
                  'train': {'ratio': {'median': 0.79}}}
-    status = {t['what']: t['status'] for t in bm.targets_for(e)}
+    status = {t['what']: t['status'] for t in targets.targets_for(e)}
     assert status == {'params vs plain': 'met', 'GFLOPs vs plain': 'missed',
                       'latency ratio, PyTorch fused': 'met', 'achieved GFLOP/s vs plain, PyTorch fused': 'met',
                       'latency ratio, onnxruntime': 'missed', 'achieved GFLOP/s vs plain, onnxruntime': 'met',
                       'training throughput ratio': 'missed'}
-    assert bm.targets_for(bm.Entry('yolov5n-serd', 'x.yaml', 'n', 'serd')) == []  # targets are set at s
-    assert bm.targets_for(bm.Entry('yolov5s-rs', 'x.yaml', 's', 'rs'), force=True) == []  # not a default config
+    assert targets.targets_for(models.Entry('yolov5n-serd', 'x.yaml', 'n', 'serd')) == []  # targets are set at s
+    assert targets.targets_for(models.Entry('yolov5s-rs', 'x.yaml', 's', 'rs'), force=True) == []  # a variant
 
 
 def test_results_csv_final_row(tmp_path):
@@ -149,9 +195,9 @@ def test_results_csv_final_row(tmp_path):
     f.write_text(','.join(f'{k:>20}' for k in keys) + '\n'
                  + ','.join(f'{v:>20}' for v in ('0', '0.1', '0.1', '0.2', '0.05', '0.01')) + '\n'
                  + ','.join(f'{v:>20}' for v in ('1', '0.09', '0.4', '0.5', '0.45', '0.25')) + '\n')
-    m, n = bm.results_csv_final(f)
+    m, n = accuracy.results_csv_final(f)
     assert n == 2 and m == {'mAP50': 0.45, 'mAP50-95': 0.25, 'P': 0.4, 'R': 0.5}
-    assert bm.csv_rows(f) == 2 and bm.csv_rows(tmp_path / 'missing.csv') == 0
+    assert accuracy.csv_rows(f) == 2 and accuracy.csv_rows(tmp_path / 'missing.csv') == 0
 
 
 def test_report_only_rewrites_from_json_with_notes(quick_run):
@@ -171,20 +217,21 @@ def test_report_only_rewrites_from_json_with_notes(quick_run):
 
 def test_accuracy_scales_per_dataset():
     groups = {'n': [], 's': []}
-    assert bm.accuracy_scales(None, 'coco128', groups) == ['n', 's']
+    assert accuracy.accuracy_scales(None, 'coco128', groups) == ['n', 's']
     spec = ['shapes:n', 'shapes:s', 'coco128:n']
-    assert bm.accuracy_scales(spec, 'shapes', groups) == ['n', 's']
-    assert bm.accuracy_scales(spec, 'coco128', groups) == ['n']
-    assert bm.accuracy_scales(['s'], 'coco128', groups) == ['s']
+    assert accuracy.accuracy_scales(spec, 'shapes', groups) == ['n', 's']
+    assert accuracy.accuracy_scales(spec, 'coco128', groups) == ['n']
+    assert accuracy.accuracy_scales(['s'], 'coco128', groups) == ['s']
     with pytest.raises(SystemExit, match="coco128:m.*'m' is not in this run"):
-        bm.accuracy_scales(['coco128:m'], 'coco128', groups)
+        accuracy.accuracy_scales(['coco128:m'], 'coco128', groups)
 
 
 def test_res2_variants_script_checks_and_times_every_variant():
-    """scripts/res2_variants.py (the evidence behind docs/benchmark_notes.md): every rewritten forward must
+    """scripts/dev/res2_variants.py (the evidence behind docs/benchmark_notes.md): every rewritten forward must
     give the block's outputs in PyTorch and ONNX before it is timed."""
-    cmd = [sys.executable, str(ROOT / 'scripts' / 'res2_variants.py'),
-           '--cfg', str(ROOT / 'models_yaml' / 'yolov5n-res2.yaml'), '--img', '128', '--runs', '2', '--warmup', '1', '--threads', '1']
+    cmd = [sys.executable, str(ROOT / 'scripts' / 'dev' / 'res2_variants.py'),
+           '--cfg', str(ROOT / 'models_yaml' / 'yolov5n-res2.yaml'), '--img', '128', '--runs', '2', '--warmup', '1',
+           '--threads', '1']
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     rows = {ln.split()[0]: [float(v) for v in ln.split()[1::2]] for ln in r.stdout.splitlines()

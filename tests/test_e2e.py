@@ -9,14 +9,17 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 import torch
-
 from conftest import BASE, ROOT
 from e2e_utils import count_frames, network_attempts, nonet_env, run_yolo, tree_state, val_map
+from models.experimental import attempt_load
+from models.yolo import Model
+from utils.torch_utils import de_parallel
 
-sys.path.insert(0, str(ROOT / 'scripts'))
-from make_shapes import ensure_shapes, make_video  # noqa: E402
+from extensions.datasets.coco128 import link_coco128
+from extensions.datasets.shapes import ensure_shapes, make_video
 
 pytestmark = pytest.mark.e2e
 HYP = ROOT / 'scripts' / 'hyps' / 'hyp.short-cpu.yaml'
@@ -60,8 +63,6 @@ def test_training_writes_yolov5_outputs(trained):
 
 
 def test_onnx_export_used_the_simplifier_and_matches_pytorch(trained):
-    import onnxruntime as ort
-    from models.experimental import attempt_load
     assert 'onnxslim' in trained.export_log and 'simplifier failure' not in trained.export_log
     model = attempt_load(trained.pt, device=torch.device('cpu'), fuse=True).eval()
     session = ort.InferenceSession(str(trained.onnx), providers=['CPUExecutionProvider'])
@@ -107,8 +108,6 @@ def test_detect_on_image_directory_and_video(trained, work, fmt):
 
 def test_train_from_plain_yolov5_checkpoint_transfers_matching_layers(work):
     """--weights <plain YOLOv5 .pt> with an extension YAML: the layers that match are transferred."""
-    from models.yolo import Model
-    from utils.torch_utils import de_parallel
     plain = Model(str(BASE / 'models' / 'yolov5n.yaml'), ch=3, nc=6)
     ckpt = work.tmp / 'plain-yolov5n.pt'
     torch.save({'epoch': -1, 'model': de_parallel(plain).half(), 'ema': None, 'optimizer': None,
@@ -148,7 +147,6 @@ def test_resume_after_sigkill_mid_epoch(work):
     assert 'Resuming training' in out
     rows = (project / name / 'results.csv').read_text().strip().splitlines()
     assert len(rows) == 1 + epochs, rows
-    from models.experimental import attempt_load
     for w in ('best.pt', 'last.pt'):
         model = attempt_load(project / name / 'weights' / w, device=torch.device('cpu'))
         assert type(model.model[2]).__name__ == 'C3_ResNeSt'
@@ -182,7 +180,6 @@ def test_demo_main_job_smoke(work):
 def test_real_data_coco128_and_real_video(shared_data, tmp_path):
     """1 epoch of yolov5n-res2 on coco128 train2017 at 160 px, val on the disjoint val2017, detect on real video."""
     env = nonet_env(tmp_path)
-    from coco128 import link_coco128
     before = tree_state(shared_data / 'coco128')
     data = link_coco128(shared_data / 'coco128', tmp_path / 'coco128')
     project = tmp_path / 'runs'
@@ -204,10 +201,6 @@ def test_real_data_coco128_and_real_video(shared_data, tmp_path):
 @pytest.mark.parametrize('cfg', ['yolov5n-res2', 'yolov5n-resnest', 'yolov5n-serd', 'yolov5s-rs'])
 def test_export_every_family_dynamic_simplified_matches_pytorch(cfg, tmp_path, work):
     """export.py --include onnx --dynamic --simplify for each family; onnxruntime == PyTorch at a new shape."""
-    import onnxruntime as ort
-    from models.experimental import attempt_load
-    from models.yolo import Model
-    from utils.torch_utils import de_parallel
     model = Model(str(ROOT / 'models_yaml' / f'{cfg}.yaml'), ch=3, nc=5)
     for m in model.modules():  # non-trivial BN statistics, so that folding them is exercised
         if isinstance(m, torch.nn.BatchNorm2d):
@@ -230,7 +223,6 @@ def test_export_every_family_dynamic_simplified_matches_pytorch(cfg, tmp_path, w
 def test_demo_with_coco128_data_and_real_video(shared_data, tmp_path):
     """The README's main job with --data pointing at coco128 and the real video (tiny budget)."""
     env = nonet_env(tmp_path)
-    from coco128 import link_coco128
     before = tree_state(shared_data / 'coco128')
     data = link_coco128(shared_data / 'coco128', tmp_path / 'coco128')
     video = shared_data / 'video' / 'cockatoo.mp4'

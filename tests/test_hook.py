@@ -9,12 +9,14 @@ import pytest
 import torch
 import torch.nn as nn
 import yaml
-
 from conftest import BASE
-from extensions import registry
-from extensions.registry import ModelConfigError, register, unregister
+from e2e_utils import with_pythonpath
 from models.common import Conv
 from models.yolo import Model
+from utils.torch_utils import de_parallel
+
+from extensions import registry
+from extensions.registry import ModelConfigError, register, unregister
 
 PLAIN_S = yaml.safe_load((BASE / 'models' / 'yolov5s.yaml').read_text())
 
@@ -107,7 +109,6 @@ def test_first_argument_must_be_channels(probe_blocks):
 
 def test_checkpoint_with_extension_block_loads_in_fresh_process_from_elsewhere(tmp_path):
     """Saved as train.py saves it (pickled model, half precision), loaded by attempt_load in a new process."""
-    from utils.torch_utils import de_parallel
     d = deepcopy(PLAIN_S)
     ext_name = sorted(n for n, s in registry.registered().items() if s.repeats and s.family != 'test')[0]
     d['backbone'][2] = [-1, 1, ext_name, [128]]
@@ -120,14 +121,14 @@ def test_checkpoint_with_extension_block_loads_in_fresh_process_from_elsewhere(t
     elsewhere = tmp_path / 'elsewhere'
     elsewhere.mkdir()
     code = textwrap.dedent(f"""
-        import sys; sys.path.insert(0, {str(BASE)!r})
         import torch
         from models.experimental import attempt_load
         m = attempt_load({str(weights)!r}, device=torch.device('cpu'), fuse=False)
         print(type(m.model[2]).__module__ + '.' + type(m.model[2]).__name__)
         print(sum(p.numel() for p in m.parameters()))
     """)
-    r = subprocess.run([sys.executable, '-c', code], cwd=elsewhere, capture_output=True, text=True, timeout=300)
+    r = subprocess.run([sys.executable, '-c', code], cwd=elsewhere, env=with_pythonpath(BASE), capture_output=True,
+                       text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     cls, nparams = r.stdout.split()[-2:]
     assert cls == f'{registry.registered()[ext_name].module.__module__}.{ext_name}'

@@ -1,8 +1,10 @@
-"""scripts/make_shapes.py: the built-in synthetic shapes dataset (determinism, honest labels, caching, video).
+"""The built-in synthetic shapes dataset, extensions/datasets/shapes.py (determinism, honest labels, scenes,
+caching, video), and its command line scripts/make_shapes.py.
 
 Small budgets throughout (16 images at 128 px); the whole file runs in a few seconds plus the YOLOv5 import.
 """
 
+import dataclasses
 import logging
 import os
 import re
@@ -13,14 +15,16 @@ import time
 from pathlib import Path
 
 import cv2
+import make_shapes as cli  # scripts/make_shapes.py (scripts/ is on the test path: pytest.ini)
 import numpy as np
 import pytest
 import yaml
+from conftest import ROOT
+from e2e_utils import with_pythonpath
+from utils.dataloaders import LoadImagesAndLabels
+from utils.general import LOGGER, check_dataset
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / 'scripts'))
-
-import make_shapes as ms  # noqa: E402
+from extensions.datasets import shapes as ms
 
 SMALL = dict(img=128, train=12, val=4)
 LINE_RE = re.compile(r'^\d+( \d\.\d{6}){4}$')
@@ -115,7 +119,7 @@ def test_labels_match_the_drawn_shapes(small):
                 assert row[0] == o['cls']
                 vis = o['visible']
                 assert not (vis & ~o['mask']).any()  # visible part of the shape's own mask
-                assert vis.sum() >= ms.MIN_VISIBLE * o['mask'].sum()  # occlusion is capped
+                assert vis.sum() >= ms.STANDARD.min_visible * o['mask'].sum()  # occlusion is capped
                 ys, xs = np.nonzero(vis)
                 mask_box = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
                 c, xc, yc, w, h = row
@@ -148,6 +152,48 @@ def test_scene_distribution():
     assert occluded >= 5
     assert 2 <= empty <= 30
     assert max(counts) >= 5
+
+
+# ------------------------------------------------------------------------------------------------ scenes
+def test_scenes_are_immutable_values_passed_explicitly():
+    """A scene is a frozen value handed to the drawing; using one never changes the module or another scene."""
+    standard, demo = ms.SCENES['standard'], ms.SCENES['demo']
+    assert standard == ms.Scene() and (demo.max_objects, demo.texture, demo.p_clutter) == (4, 0.5, 0.0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        standard.max_objects = 2
+    with pytest.raises(TypeError):
+        ms.SCENES['mine'] = demo
+    with pytest.raises(ValueError, match='scene must be one of'):
+        ms.ensure_shapes(img=64, scene='hard', verbose=False)
+    with pytest.raises(ValueError):
+        ms.Scene(size_range=(0.5, 0.1))
+
+    before = ms.render_sample(0, 'train', 3, 96)[0]
+    demo_objects = [o for i in range(40) for o in ms.render_sample(0, 'train', i, 128, scene='demo')[1]]
+    assert np.array_equal(ms.render_sample(0, 'train', 3, 96)[0], before)  # drawing the demo changed nothing
+    assert not np.array_equal(ms.render_sample(0, 'train', 3, 96, scene=demo)[0], before)
+    per_image = [len(ms.render_sample(0, 'train', i, 128, scene=demo)[1]) for i in range(40)]
+    assert max(per_image) <= demo.max_objects < max(len(ms.render_sample(0, 'train', i, 128)[1]) for i in range(40))
+    assert min(max(o['box'][2] - o['box'][0], o['box'][3] - o['box'][1]) for o in demo_objects) >= 0.1 * 128
+
+    few = dataclasses.replace(standard, max_objects=1, p_background=0.0)  # a custom scene
+    assert all(len(ms.render_sample(1, 'val', i, 64, scene=few)[1]) == 1 for i in range(10))
+
+
+def test_the_scene_is_part_of_the_cache_key(tmp_path):
+    out = tmp_path / 'shapes'
+    ms.ensure_shapes(out, seed=2, verbose=False, **SMALL)
+    standard = _files(out)
+    ms.ensure_shapes(out, seed=2, verbose=False, scene='demo', **SMALL)
+    assert ms._read_stamp(out)['params']['scene']['max_objects'] == 4 and _files(out) != standard
+    ms.ensure_shapes(out, seed=2, verbose=False, scene=ms.SCENES['standard'], **SMALL)
+    assert _files(out) == standard
+
+    video = tmp_path / 'v.mp4'
+    ms.make_video(video, frames=3, size=(64, 64), verbose=False)
+    plain = video.read_bytes()
+    ms.make_video(video, frames=3, size=(64, 64), verbose=False, scene='demo')  # another background
+    assert video.read_bytes() != plain
 
 
 # ------------------------------------------------------------------------------------------------ yaml
@@ -207,9 +253,11 @@ def test_interrupted_generation_is_redone(tmp_path):
 
 def test_concurrent_calls_do_not_clash(tmp_path):
     out = tmp_path / 'shapes'
-    code = (f'import sys; sys.path.insert(0, {str(ROOT / "scripts")!r}); import make_shapes as m; '
-            f'm.ensure_shapes({str(out)!r}, img=64, train=40, val=5, verbose=False)')
-    procs = [subprocess.Popen([sys.executable, '-c', code], stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    code = (f'from extensions.datasets.shapes import ensure_shapes; '
+            f'ensure_shapes({str(out)!r}, img=64, train=40, val=5, verbose=False)')
+    env = with_pythonpath(ROOT)
+    procs = [subprocess.Popen([sys.executable, '-c', code], stderr=subprocess.PIPE, text=True, env=env)
+             for _ in range(2)]
     for p in procs:
         assert p.wait(timeout=120) == 0, p.stderr.read()
     assert ms._is_valid(out, ms._params(img=64, train=40, val=5, seed=0))
@@ -295,24 +343,21 @@ def test_video_frames_fps_and_cache(tmp_path):
 # ------------------------------------------------------------------------------------------------ CLI
 def test_cli(tmp_path, capsys):
     out = tmp_path / 'cli'
-    assert ms.main(['--out', str(out), '--img', '64', '--train', '3', '--val', '2', '--seed', '9', '--quiet',
-                    '--video', str(tmp_path / 'cli.mp4'), '--frames', '5', '--fps', '5', '--video-size', '64x64']) == 0
+    assert cli.main(['--out', str(out), '--img', '64', '--train', '3', '--val', '2', '--seed', '9', '--quiet',
+                     '--video', str(tmp_path / 'cli.mp4'), '--frames', '5', '--fps', '5', '--video-size', '64x64']) == 0
     printed = capsys.readouterr().out.split()
     assert printed == [str(out / 'cli.yaml'), str(tmp_path / 'cli.mp4')]
     assert len(os.listdir(out / 'images' / 'train')) == 3
     with pytest.raises(SystemExit) as e:
-        ms.main(['--help'])
+        cli.main(['--help'])
     assert e.value.code == 0
-    assert ms.main(['--out', str(tmp_path / 'bad'), '--classes', 'hexagon']) == 2
+    assert cli.main(['--out', str(tmp_path / 'bad'), '--classes', 'hexagon']) == 2
     assert 'hexagon' in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------------ YOLOv5
 def test_yolov5_dataloader_accepts_it(small):
     """YOLOv5's own LoadImagesAndLabels reads the train split: no corrupt/missing files, every label found."""
-    from utils.dataloaders import LoadImagesAndLabels
-    from utils.general import LOGGER, check_dataset
-
     out, data_yaml = small
     data = check_dataset(str(data_yaml))  # what train.py / val.py do with --data
     assert data['nc'] == len(ms.CLASSES) and data['names'] == dict(enumerate(ms.CLASSES))

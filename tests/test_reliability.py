@@ -10,19 +10,22 @@ from copy import deepcopy
 from pathlib import Path
 from types import SimpleNamespace
 
+import cv2
+import numpy as np
+import onnxruntime as ort
 import pytest
 import torch
 import torch.nn as nn
 import yaml
-
 from conftest import BASE, ROOT
-from e2e_utils import count_frames, nonet_env, run_yolo
-from extensions.compat import CheckpointError, load_checkpoint, save_checkpoint
-from extensions.registry import ModelConfigError
+from e2e_utils import count_frames, nonet_env, run_yolo, with_pythonpath
+from models.experimental import attempt_load
 from models.yolo import Model
+from utils.torch_utils import de_parallel
 
-sys.path.insert(0, str(ROOT / 'scripts'))
-from make_shapes import ensure_shapes, make_video  # noqa: E402
+from extensions.compat import CheckpointError, load_checkpoint, onnx_dynamic, save_checkpoint
+from extensions.datasets.shapes import ensure_shapes, make_video
+from extensions.registry import ModelConfigError
 
 FAMILY_YAMLS = {f: ROOT / 'models_yaml' / f'yolov5n-{f}.yaml' for f in ('res2', 'resnest', 'serd')}
 PLAIN_N = BASE / 'models' / 'yolov5n.yaml'
@@ -40,7 +43,6 @@ def write_yaml(tmp_path, name, d):
 
 def save_like_train(model, f):
     """What train.py saves: the pickled model (half) in a dict."""
-    from utils.torch_utils import de_parallel
     torch.save({'epoch': -1, 'best_fitness': None, 'model': deepcopy(de_parallel(model)).half(), 'ema': None,
                 'updates': None, 'optimizer': None, 'opt': None, 'git': None, 'date': None}, f)
     return f
@@ -185,8 +187,6 @@ def test_label_class_out_of_range_fails_clearly(work):
 
 def test_truncated_videos(work, tmp_path):
     """Damaged after its header: processed up to the damage (upstream). Unopenable: one error naming the file."""
-    import cv2
-    import numpy as np
     model = Model(str(FAMILY_YAMLS['resnest']), ch=3, nc=6)
     weights = save_like_train(model, tmp_path / 'w.pt')
     avi = tmp_path / 'clip.avi'  # AVI keeps its header first: a truncated file still opens
@@ -208,7 +208,8 @@ def test_truncated_videos(work, tmp_path):
     rc, out = run_yolo('detect.py', '--weights', weights, '--source', truncated, '--img', 64, '--device', 'cpu',
                        '--project', tmp_path, '--name', 'det', env=work.env, check=False)
     assert rc != 0
-    assert out.strip().splitlines()[-1] == f'AssertionError: Video cannot be opened (truncated or corrupt?): {truncated}'
+    last = out.strip().splitlines()[-1]
+    assert last == f'AssertionError: Video cannot be opened (truncated or corrupt?): {truncated}'
 
 
 # -------------------------------------------------------------------------------------------------- checkpoints
@@ -249,7 +250,6 @@ def test_truncated_and_foreign_checkpoints_give_clear_errors(ext_checkpoint, tmp
 
 
 def test_plain_yolov5_checkpoints_still_load(tmp_path):
-    from models.experimental import attempt_load
     plain = Model(str(PLAIN_N), ch=3, nc=2).eval()
     f = save_like_train(plain, tmp_path / 'plain.pt')
     loaded = attempt_load(f, device=torch.device('cpu'), fuse=False)
@@ -276,9 +276,10 @@ def test_checkpoint_save_is_atomic(tmp_path):
 @pytest.mark.parametrize('family', sorted(FAMILY_YAMLS))
 def test_ddp_two_cpu_processes_agree_and_learn(family, tmp_path):
     out = tmp_path / 'ddp.json'
+    env = with_pythonpath(BASE)  # ddp_check.py imports the base's models and utils
     r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2',
                         str(ROOT / 'tests' / 'ddp_check.py'), '--cfg', str(FAMILY_YAMLS[family]), '--out', str(out),
-                        '--steps', '8'], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+                        '--steps', '8'], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(out.read_text())
     assert res['world'] == 2 and res['backend'] == 'gloo'
@@ -309,8 +310,6 @@ def test_sync_batchnorm_conversion_builds_pickles_and_matches(family, tmp_path):
 @pytest.mark.parametrize('dynamic', [True, False])
 def test_onnx_dynamic_tells_dynamic_exports_from_static(dynamic, tmp_path):
     """patches/0011: val.py evaluates an ONNX model like the .pt only when its batch, height and width are free."""
-    import onnxruntime as ort
-    from extensions.compat import onnx_dynamic
     f = tmp_path / 'm.onnx'
     axes = {'images': {0: 'batch', 2: 'height', 3: 'width'}} if dynamic else None
     torch.onnx.export(nn.Conv2d(3, 4, 3, padding=1).eval(), torch.zeros(1, 3, 64, 64), str(f), opset_version=17,

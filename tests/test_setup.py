@@ -4,14 +4,15 @@ import hashlib
 import shutil
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
-
+import setup as overlay_setup  # scripts/setup.py (scripts/ is on the test path: pytest.ini)
 from conftest import BASE, ROOT
 
-sys.path.insert(0, str(ROOT / 'scripts'))
-import setup as overlay_setup  # noqa: E402  (scripts/setup.py)
+from extensions import compat
+from extensions.registry import registered
 
 MANIFEST = overlay_setup.read_manifest()
 WHEEL = ROOT / '.cache' / 'base' / overlay_setup.WHEEL
@@ -59,7 +60,6 @@ def test_patches_have_a_why_header_and_stay_small():
 
 def test_hook_patch_never_names_a_block():
     """Adding a block family must never change the patch: the hook names no block of ours."""
-    from extensions.registry import registered
     hook = next(p for p in overlay_setup.patch_files() if 'hook' in p.name).read_text(encoding='utf-8')
     for name in registered():
         assert name not in hook
@@ -113,12 +113,7 @@ def test_half_populated_and_edited_bases_are_explained_not_overwritten(scratch_r
 def test_unpatched_base_gets_patched(scratch_root):
     """A base populated but not patched (e.g. by `git submodule update`) is patched, and verified."""
     base = scratch_root / 'yolov5'
-    with overlay_setup.zipfile.ZipFile(WHEEL) as z:
-        for info in z.infolist():
-            rel = info.filename[len(overlay_setup.WHEEL_PREFIX):]
-            if info.filename.startswith(overlay_setup.WHEEL_PREFIX) and rel not in overlay_setup.WHEEL_EXTRA:
-                (base / rel).parent.mkdir(parents=True, exist_ok=True)
-                (base / rel).write_bytes(z.read(info))
+    overlay_setup.extract_wheel_base(WHEEL, base)
     r = run_setup(scratch_root)
     assert r.returncode == 0, r.stderr
     assert 'patches: applied ' + ', '.join(p.name for p in overlay_setup.patch_files()) in r.stdout
@@ -126,7 +121,67 @@ def test_unpatched_base_gets_patched(scratch_root):
 
 
 def test_yolo_py_builds_plain_yolov5s_offline(tmp_path):
-    r = subprocess.run([sys.executable, str(BASE / 'models' / 'yolo.py'), '--cfg', str(BASE / 'models' / 'yolov5s.yaml')],
-                       cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    cmd = [sys.executable, str(BASE / 'models' / 'yolo.py'), '--cfg', str(BASE / 'models' / 'yolov5s.yaml')]
+    r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     assert 'YOLOv5s summary' in r.stdout + r.stderr and '7235389 parameters' in r.stdout + r.stderr
+
+
+# ------------------------------------------------------------------------------------------------ requirements
+def fake_distributions(monkeypatch, installed: dict):
+    """importlib.metadata answers from ``installed`` ({name: version}) only: nothing is installed or uninstalled."""
+    def version(name):
+        try:
+            return installed[name.lower()]
+        except KeyError:
+            raise metadata.PackageNotFoundError(name) from None
+    monkeypatch.setattr(metadata, 'version', version)
+
+
+def no_pip(*args, **kwargs):
+    raise AssertionError(f'setup ran pip: {args}')
+
+
+def test_setup_checks_requirements_with_compat_and_its_aliases(monkeypatch):
+    """Only opencv-python-headless installed (what many servers and containers have): opencv-python is met,
+    so setup does not pip-install opencv-python over it. The check is compat's, the one YOLOv5 uses too."""
+    names = [compat.Requirement(line).name.lower() for line in compat._parse_requirements(ROOT / 'requirements.txt')]
+    assert 'opencv-python' in names
+    installed = {n: '999' for n in names if n != 'opencv-python'} | {'opencv-python-headless': '4.10.0.84'}
+    fake_distributions(monkeypatch, installed)
+    monkeypatch.setattr(overlay_setup.subprocess, 'call', no_pip)
+    monkeypatch.setattr(overlay_setup.subprocess, 'run', no_pip)
+
+    assert overlay_setup.unmet_requirements is compat.unmet_requirements  # one implementation
+    assert compat.unmet_requirements(ROOT / 'requirements.txt') == []
+    overlay_setup.ensure_dependencies()  # all met: no pip
+    overlay_setup.ensure_dependencies(check_only=True)
+    assert compat.check_requirements(('opencv-python>=4.6',)) is True
+
+    installed['opencv-python-headless'] = '4.5.0'  # too old, and no other OpenCV: both checks say so
+    assert compat.unmet_requirements(ROOT / 'requirements.txt') == ['opencv-python>=4.6 (found 4.5.0)']
+    del installed['opencv-python-headless']
+    assert compat.unmet_requirements(ROOT / 'requirements.txt') == ['opencv-python>=4.6 (not installed)']
+    with pytest.raises(overlay_setup.SetupError, match=r'opencv-python>=4\.6 \(not installed\)'):
+        overlay_setup.ensure_dependencies(check_only=True)
+    with pytest.raises(compat.MissingRequirementError, match=r'opencv-python>=4\.6 \(not installed\).*setup\.py'):
+        compat.check_requirements(ROOT / 'requirements.txt')
+
+
+def test_setup_pip_installs_only_the_unmet_lines(monkeypatch):
+    """Something else missing next to opencv-python-headless: pip gets that line only, never opencv-python."""
+    names = [compat.Requirement(line).name.lower() for line in compat._parse_requirements(ROOT / 'requirements.txt')]
+    installed = {n: '999' for n in names if n not in ('opencv-python', 'thop')}
+    installed |= {'opencv-python-headless': '4.10.0.84', 'numpy': '1.26.4'}
+    fake_distributions(monkeypatch, installed)
+    calls = []
+
+    def pip(cmd):
+        calls.append(cmd)
+        installed.update({'thop': '0.1.1', 'numpy': '2.1.0'})  # what pip would have installed
+        return 0
+
+    monkeypatch.setattr(overlay_setup.subprocess, 'call', pip)
+    overlay_setup.ensure_dependencies()
+    assert len(calls) == 1 and calls[0][1:4] == ['-m', 'pip', 'install']
+    assert [a for a in calls[0][4:] if not a.startswith('--')] == ['numpy>=2.0', 'thop>=0.1.1']

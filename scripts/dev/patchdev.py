@@ -1,16 +1,17 @@
 #!/usr/bin/env python3
 """Developer tool for patches/: edit yolov5/ as commits in a side git dir, then write them back as diffs.
 
-    python scripts/patchdev.py init  [--git-dir .cache/patchdev.git]   # pristine commit + one commit per patch
+    python scripts/dev/patchdev.py init  [--git-dir .cache/patchdev.git]   # pristine commit + a commit per patch
     ... edit files under yolov5/, then `GIT_DIR=.cache/patchdev.git GIT_WORK_TREE=yolov5 git commit -a
         --fixup <commit of the patch>` and `git rebase -i --autosquash <pristine>` (or add a new commit whose
         subject is the new patch's name, e.g. 0008-something) ...
-    python scripts/patchdev.py export [--git-dir .cache/patchdev.git]  # rewrite patches/NNNN-*.diff
-    python scripts/setup.py --reset                                    # re-populate + verify from the new diffs
+    python scripts/dev/patchdev.py export [--git-dir .cache/patchdev.git]  # rewrite patches/NNNN-*.diff
+    python scripts/setup.py --reset                                        # re-populate + verify the new diffs
 
 The git dir lives outside yolov5/ (yolov5/ stays a plain tree or the submodule checkout). `export` keeps
 each existing patch's header (the text before its first `diff --git`, which must contain a `Why:` line); a
-new patch gets a header to fill in. Needs a base populated from the wheel (`setup.py` caches it).
+new patch gets a header to fill in. Needs a base populated from the wheel (`setup.py` caches it); the
+pristine tree is unpacked by setup's own `extract_wheel_base`, so it is exactly what setup populates.
 """
 
 from __future__ import annotations
@@ -20,11 +21,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import zipfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / 'scripts'))
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / 'scripts'))  # scripts/setup.py: the paths, the wheel and the patch helpers
 import setup as overlay  # noqa: E402
 
 
@@ -44,12 +44,7 @@ def init(git_dir: Path) -> None:
     wheel = overlay.fetch_wheel()
     with tempfile.TemporaryDirectory() as tmp:
         tree = Path(tmp)
-        with zipfile.ZipFile(wheel) as z:
-            for info in z.infolist():
-                rel = info.filename[len(overlay.WHEEL_PREFIX):]
-                if info.filename.startswith(overlay.WHEEL_PREFIX) and not info.is_dir() and rel not in overlay.WHEEL_EXTRA:
-                    (tree / rel).parent.mkdir(parents=True, exist_ok=True)
-                    (tree / rel).write_bytes(z.read(info))
+        overlay.extract_wheel_base(wheel, tree)
         git(git_dir, 'init', '-q', cwd=tree)
         git(git_dir, 'add', '-A', cwd=tree)
         git(git_dir, 'commit', '-qm', 'pristine', cwd=tree)

@@ -1,8 +1,8 @@
 """Params and GFLOPs of every extension YAML against the plain YOLOv5 model of the same scale.
 
-    python scripts/model_table.py                      # all models_yaml/*.yaml, Markdown table on stdout
-    python scripts/model_table.py --cfg models_yaml/yolov5s-res2.yaml --imgsz 640
-    python scripts/model_table.py --check 0.15         # exit 1 if any ratio leaves the +-15% band
+    python scripts/dev/model_table.py                      # all models_yaml/*.yaml, Markdown table on stdout
+    python scripts/dev/model_table.py --cfg models_yaml/yolov5s-res2.yaml --imgsz 640
+    python scripts/dev/model_table.py --check 0.15         # exit 1 if any ratio leaves the +-15% band
 
 Params are those of the model as built (trainable parameters, BN included, as YOLOv5's summary prints them);
 GFLOPs are YOLOv5's own count (thop, 2 FLOPs per MAC) of the fused model at ``imgsz x imgsz``.
@@ -14,21 +14,27 @@ import argparse
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / 'scripts'))
-import benchmark as bm  # noqa: E402  (puts yolov5/ and the overlay on sys.path)
+ROOT = Path(__file__).resolve().parents[2]
+for _p in (str(ROOT / 'yolov5'), str(ROOT)):  # the overlay and the YOLOv5 base
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+from extensions.benchmark.build import build, fused  # noqa: E402
+from extensions.benchmark.cost import gflops_at, param_count  # noqa: E402
+from extensions.benchmark.models import entry_for, plain_entry  # noqa: E402
+from extensions.families import MODELS_YAML, SCALES  # noqa: E402
 
 
 def params_gflops(cfg: str | Path, imgsz: int = 640) -> tuple[int, float]:
     """(params of the model as built, GFLOPs of the fused model at imgsz x imgsz), counted as
     scripts/benchmark.py counts them."""
-    model = bm.build(str(cfg)).eval()
-    return sum(p.numel() for p in model.parameters()), bm.gflops_at(bm.fused(model), imgsz)[0]
+    model = build(str(cfg)).eval()
+    return param_count(model), gflops_at(fused(model), imgsz)[0]
 
 
 def plain_for(cfg: Path) -> Path:
     """The upstream YAML of the same scale: yolov5s-res2.yaml -> yolov5/models/yolov5s.yaml."""
-    return ROOT / 'yolov5' / 'models' / f'yolov5{bm.entry_for(Path(cfg)).scale}.yaml'
+    return Path(plain_entry(entry_for(Path(cfg)).scale).cfg)
 
 
 def main(argv=None) -> int:
@@ -37,8 +43,8 @@ def main(argv=None) -> int:
     ap.add_argument('--imgsz', type=int, default=640)
     ap.add_argument('--check', type=float, default=None, help='fail if |ratio - 1| exceeds this (e.g. 0.15)')
     a = ap.parse_args(argv)
-    cfgs = [Path(c) for c in a.cfg] if a.cfg else sorted((ROOT / 'models_yaml').glob('*.yaml'),
-                                                          key=lambda p: ('nsmlx'.index(p.stem[6]), p.stem))
+    cfgs = [Path(c) for c in a.cfg] if a.cfg else sorted(
+        MODELS_YAML.glob('*.yaml'), key=lambda p: (SCALES.index(entry_for(p).scale), p.stem))
     plain: dict[Path, tuple[int, float]] = {}
     rows, bad = [], []
     for cfg in cfgs:

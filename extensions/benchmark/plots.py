@@ -1,0 +1,138 @@
+"""The report's PNG plots: params and GFLOPs, latency and training ratios, and (with accuracy) mAP against
+latency. Drawn with matplotlib's object API (no pyplot state, no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from matplotlib import style
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from extensions import families
+
+from .models import Entry
+from .targets import TARGET_TRAIN, latency_target
+
+PLAIN_COLOR, OTHER_COLOR = '#555555', '#9467bd'  # plain YOLOv5; variants and YAMLs of no family
+PALETTE = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#8c564b', '#e377c2', '#bcbd22', '#17becf')  # by family row
+
+
+def color(suffix: str) -> str:
+    """Colour of a YAML suffix: one per family of extensions.families (its own YAMLs), in table order."""
+    if not suffix:
+        return PLAIN_COLOR
+    rows = [f.suffix for f in families.FAMILIES]
+    return PALETTE[rows.index(suffix) % len(PALETTE)] if suffix in rows else OTHER_COLOR
+
+
+def label(suffix: str) -> str:
+    """Legend name of a YAML suffix: YOLOv5, the family's title, a variant's name, or the suffix itself."""
+    fam = families.of_suffix(suffix) if suffix else None
+    if fam is None:
+        return suffix or 'YOLOv5'
+    return fam.title if suffix == fam.suffix else fam.variants[suffix].split(':')[0]
+
+
+def _save(fig: Figure, out: Path, name: str, files: list[str]) -> None:
+    fig.tight_layout()
+    fig.savefig(out / name, dpi=110)
+    files.append(name)
+
+
+def cost_plot(ents: list[Entry], out: Path, files: list[str]) -> None:
+    fig = Figure(figsize=(max(8, 1.3 * len(ents) + 4), 4.2))
+    axes = fig.subplots(1, 2)
+    col = [color(e.family) for e in ents]
+    for ax, key, text in ((axes[0], 'params', 'params (M, fused)'), (axes[1], 'gflops', 'GFLOPs at 640')):
+        vals = [e.results['static'][key] / (1e6 if key == 'params' else 1) for e in ents]
+        bars = ax.bar(range(len(ents)), vals, color=col)
+        for b, e in zip(bars, ents):
+            r = e.results['cost']['params_ratio' if key == 'params' else 'gflops_ratio']
+            ax.annotate(f'{r:.2f}x', (b.get_x() + b.get_width() / 2, b.get_height()), ha='center', va='bottom',
+                        fontsize=8)
+        ax.set_xticks(range(len(ents)), [e.name for e in ents], rotation=35, ha='right', fontsize=8)
+        ax.set_ylabel(text)
+        ax.set_title(text + ' (ratio to plain of the same scale)', fontsize=9)
+        ax.margins(y=0.12)
+    _save(fig, out, 'benchmark_params_gflops.png', files)
+
+
+def _ratio_panel(ax, ext: list[Entry], kinds) -> None:
+    """Bars of the median ratio (IQR as error bars) per kind, dashed lines at the families' targets."""
+    w = 0.8 / len(kinds)
+    for j, (k, text) in enumerate(kinds):
+        med, lo, hi = [], [], []
+        for e in ext:
+            r = e.results.get(k, {}).get('ratio')
+            m = r['median'] if r else float('nan')
+            med.append(m)
+            lo.append(m - r['p25'] if r else 0)
+            hi.append(r['p75'] - m if r else 0)
+        ax.bar([i + (j - (len(kinds) - 1) / 2) * w for i in range(len(ext))], med, w, yerr=[lo, hi],
+               capsize=3, label=text)
+    train = kinds[0][0] == 'train'
+    for i, e in enumerate(ext):
+        lim = (TARGET_TRAIN if e.target_family else None) if train else latency_target(e)
+        if lim is not None:
+            ax.hlines(lim, i - 0.45, i + 0.45, colors='k', linestyles='--', lw=0.9)
+    ax.axhline(1.0, color='grey', lw=0.6)
+    ax.set_xticks(range(len(ext)), [e.name for e in ext], rotation=30, ha='right', fontsize=8)
+    if train:
+        ax.set_ylabel('throughput ratio to plain (higher is better)')
+        ax.set_title('Training images/s, alternated pairs (median, IQR)', fontsize=9)
+    else:
+        ax.set_ylabel('latency ratio to plain (lower is better)')
+        ax.set_title('Batch-1 latency, alternated pairs (median, IQR)', fontsize=9)
+        ax.legend(fontsize=8)
+
+
+def ratio_plot(ents: list[Entry], out: Path, files: list[str]) -> None:
+    ext = [e for e in ents if not e.plain]
+    if not (ext and any(k in e.results for e in ext for k in ('torch', 'onnx', 'train'))):
+        return
+    fig = Figure(figsize=(max(9, 1.2 * len(ext) + 6), 4.4))
+    axes = fig.subplots(1, 2, gridspec_kw={'width_ratios': [2, 1]})
+    for ax, kinds in zip(axes, ((('torch', 'PyTorch fused'), ('onnx', 'onnxruntime')), (('train', 'training'),))):
+        _ratio_panel(ax, ext, kinds)
+    fig.text(0.01, 0.01, "dashed: the project's target for the family", fontsize=7)
+    _save(fig, out, 'benchmark_ratios.png', files)
+
+
+def accuracy_plot(ents: list[Entry], acc: dict, out: Path, files: list[str]) -> None:
+    dsets = list(acc)
+    fig = Figure(figsize=(5.5 * len(dsets), 4.4))
+    axes = fig.subplots(1, len(dsets), squeeze=False)
+    suffixes = sorted({e.family for e in ents}, key=lambda f: (f != '', f))
+    for ax, d in zip(axes[0], dsets):
+        for e in ents:
+            a = acc[d].get(e.name)
+            if not a or 'mAP50-95' not in a or 'torch' not in e.results:
+                continue
+            ax.scatter(e.results['torch']['latency_ms'], a['mAP50-95'], color=color(e.family),
+                       marker='o' if e.scale == 'n' else 's' if e.scale == 's' else '^', s=50)
+            ax.annotate(e.name, (e.results['torch']['latency_ms'], a['mAP50-95']), fontsize=7,
+                        xytext=(4, 3), textcoords='offset points')
+        ep = next((a['epochs'] for a in acc[d].values() if 'epochs' in a), '?')
+        ax.legend(handles=[Line2D([], [], ls='', marker='o', color=color(f), label=label(f)) for f in suffixes],
+                  fontsize=7)
+        ax.set_xlabel('PyTorch fused latency, batch 1 (ms)')
+        ax.set_ylabel('mAP50-95 (final epoch)')
+        ax.set_title(f'{d}: SHORT schedule ({ep} epoch{"s" if ep != 1 else ""} from scratch), not a COCO claim',
+                     fontsize=9)
+        ax.grid(alpha=0.3)
+    _save(fig, out, 'benchmark_latency_map.png', files)
+
+
+def plots(groups: dict, acc: dict, out: Path) -> list[str]:
+    """Write the plots into out; their file names, in the report's order. Drawn with matplotlib's default style,
+    whatever an imported module set (YOLOv5's utils.plots changes the font size), so that a measuring run and
+    --report-only draw the same."""
+    ents = [e for g in groups.values() for e in g]
+    files: list[str] = []
+    with style.context('default'):
+        cost_plot(ents, out, files)
+        ratio_plot(ents, out, files)
+        if acc:
+            accuracy_plot(ents, acc, out, files)
+    return files

@@ -1,0 +1,75 @@
+"""The project's targets for each block family, met or missed.
+
+They apply to a family's own YAML (``yolov5<scale>-<suffix>.yaml``, not its variants) at TARGET_SCALE: params
+and GFLOPs close to plain YOLOv5's, a latency ratio per family (the slowdown the project accepts for what the
+family adds), most of plain's achieved GFLOP/s, and most of its training throughput. A family without an
+entry in TARGET_LATENCY has no latency target; the other targets apply to every family of
+``extensions.families``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .models import Entry
+
+TARGET_SCALE = 's'
+TARGET_COST_BAND = 0.15  # params and GFLOPs within +-15% of plain
+TARGET_LATENCY = {'res2': 1.05, 'serd': 1.10, 'resnest': 1.15}  # latency ratio, PyTorch fused and onnxruntime
+TARGET_FLOP_RATE = 0.90  # achieved GFLOP/s at least this share of plain's
+TARGET_TRAIN = 0.80  # training throughput ratio
+RUNTIMES = (('torch', 'PyTorch fused'), ('onnx', 'onnxruntime'))
+
+
+def latency_target(e: Entry) -> float | None:
+    """The project's latency-ratio target for e's family; None if e has no targets or its family no latency
+    target."""
+    return TARGET_LATENCY.get(e.target_family) if e.target_family else None
+
+
+def _target(kind: str, what: str, value, op: str, limit: float) -> dict:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return {'kind': kind, 'what': what, 'value': None, 'limit': limit, 'op': op, 'status': 'not measured'}
+    ok = value <= limit if op == '<=' else value >= limit if op == '>=' else abs(value - 1) <= limit
+    return {'kind': kind, 'what': what, 'value': value, 'limit': limit, 'op': op, 'status': 'met' if ok else 'missed'}
+
+
+def targets_for(e: Entry, force: bool = False) -> list[dict]:
+    """The project's targets for one extension model (its family's own YAML) at TARGET_SCALE, or at any scale
+    with force; [] for plain YOLOv5, variants and YAMLs of no family."""
+    if e.plain or e.target_family is None or (e.scale != TARGET_SCALE and not force):
+        return []
+    c = e.results.get('cost', {})
+    out = [_target('cost', 'params vs plain', c.get('params_ratio'), 'band', TARGET_COST_BAND),
+           _target('cost', 'GFLOPs vs plain', c.get('gflops_ratio'), 'band', TARGET_COST_BAND)]
+    lat = latency_target(e)
+    for kind, label in RUNTIMES:
+        r = e.results.get(kind)
+        if lat is not None:
+            out.append(_target('latency', f'latency ratio, {label}', r['ratio']['median'] if r else None, '<=', lat))
+        out.append(_target('rate', f'achieved GFLOP/s vs plain, {label}', r.get('rate_ratio') if r else None, '>=',
+                           TARGET_FLOP_RATE))
+    r = e.results.get('train')
+    out.append(_target('train', 'training throughput ratio', r['ratio']['median'] if r else None, '>=', TARGET_TRAIN))
+    return out
+
+
+def misses_speed(e: Entry) -> bool:
+    """Whether e misses a latency or FLOP-rate target (at whatever scale it was measured): worth a profile."""
+    return any(t['status'] == 'missed' and t['kind'] in ('latency', 'rate') for t in targets_for(e, force=True))
+
+
+def fmt_target(t: dict) -> str:
+    if t['value'] is None:
+        cond = f'{t["op"]} {t["limit"]}' if t['op'] != 'band' else f'within +-{t["limit"]:.0%}'
+        return f'{t["what"]}: not measured (target {cond})'
+    if t['op'] == 'band':
+        return f'{t["what"]}: {t["value"]:.3f}x (target within +-{t["limit"]:.0%})'
+    return f'{t["what"]}: {t["value"]:.3f} (target {t["op"]} {t["limit"]:.2f})'
+
+
+def target_scale_entries(groups) -> tuple[list[Entry], bool]:
+    """Entries whose targets are reported: those at TARGET_SCALE if any, else every scale (informational)."""
+    ents = [e for g in groups.values() for e in g if e.target_family]
+    at = [e for e in ents if e.scale == TARGET_SCALE]
+    return (at, True) if at else (ents, False)
