@@ -196,7 +196,7 @@ def layer(i: int, m, args):
         yield
     except ModelConfigError:
         raise
-    except Exception as e:  # noqa: BLE001 (re-raised with context)
+    except Exception as e:
         name = getattr(m, '__name__', str(m))
         raise ModelConfigError(i, name, f'cannot build it with arguments {args}: {type(e).__name__}: {e}',
                                f'check the YAML arguments against {_signature(m)} '
@@ -239,7 +239,7 @@ def _dry_run(model, ch: int, size: int = 64) -> None:
                     x = y[m.f] if isinstance(m.f, int) else [x if j == -1 else y[j] for j in m.f]
                 try:
                     x = m(x)
-                except Exception as e:  # noqa: BLE001
+                except Exception as e:
                     raise ModelConfigError(
                         m.i, m.type, f'fails on its input of shape {_shapes(x)} (from={m.f}): {type(e).__name__}: {e}',
                         'make its input channels and the from index agree with the layers it reads '

@@ -6,25 +6,41 @@ Small channel counts and maps keep the file fast on 2 CPU cores.
 
 from __future__ import annotations
 
+import ast
 import copy
+import importlib
+import inspect
 import math
 import warnings
 from functools import partial
 
+import onnx
+import onnxruntime as ort
 import pytest
 import torch
 import torch.nn as nn
+from block_utils import fuse, randomize_bn
+from utils.torch_utils import initialize_weights
 
 import extensions  # noqa: F401  (registers the blocks)
 from extensions import registry
+from extensions.blocks import (
+    BiasConv,
+    Bottle2neck,
+    C3_Res2Block,
+    C3_ResNeSt,
+    C3_SEResNetD,
+    DeepStem,
+    DownsampleAvg,
+    DropPath,
+    RadixSoftmax,
+    ResNeStBottleneck,
+    ResNetDDown,
+    SEResNetDBottleneck,
+    SplitAttention,
+    SqueezeExcite,
+)
 from extensions.families import FAMILIES
-from extensions.blocks import (BiasConv, Bottle2neck, C3_Res2Block, C3_ResNeSt, C3_SEResNetD, DeepStem, DownsampleAvg,
-                               DropPath, RadixSoftmax, ResNeStBottleneck, ResNetDDown, SEResNetDBottleneck,
-                               SplitAttention, SqueezeExcite)
-from utils.torch_utils import initialize_weights
-
-from block_utils import fuse, randomize_bn
-
 
 pytestmark = pytest.mark.usefixtures('one_thread')  # conftest.py
 
@@ -160,8 +176,6 @@ def test_fused_equals_unfused(cid):
 
 # --------------------------------------------------------------------------------------------------------- ONNX
 def onnx_check(model, x_export, x_test, path, opset, atol=1e-4):
-    import onnxruntime as ort
-
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         axes = {0: 'b', 2: 'h', 3: 'w'}
@@ -182,8 +196,6 @@ def onnx_check(model, x_export, x_test, path, opset, atol=1e-4):
 @pytest.mark.parametrize('opset', [12, 17])
 @pytest.mark.parametrize('cid', IDS)
 def test_onnx_dynamic(cid, opset, tmp_path):
-    import onnx
-
     m, c1, _, _ = build(cid)
     m = fuse(randomize_bn(m).eval())
     onnx_check(m, torch.randn(1, c1, 16, 24), torch.randn(3, c1, 20, 14), tmp_path / 'm.onnx', opset)
@@ -429,10 +441,6 @@ def test_blocks_are_registered():
 
 @pytest.mark.parametrize('module', ['_args', '_layers', 'blocks'] + [f.module for f in FAMILIES])
 def test_no_print_in_blocks(module):
-    import ast
-    import importlib
-    import inspect
-
     tree = ast.parse(inspect.getsource(importlib.import_module(f'extensions.{module}')))
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, 'id', '') == 'print']
     assert not calls

@@ -30,19 +30,28 @@ import math
 import re
 import warnings
 
+import onnxruntime as ort
 import pytest
 import torch
 import torch.nn as nn
+from block_utils import fuse, randomize_bn
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from models.common import Conv, DWConv
 
 import extensions  # noqa: F401  (registers the blocks)
 from extensions._args import MAX_WIDTH
-from extensions.blocks import (Bottle2neck, C3_Res2Block, C3_ResNeSt, C3_SEResNetD, DeepStem, ResNeStBottleneck,
-                               ResNetDDown, SEResNetDBottleneck, SplitAttention)
-from models.common import Conv, DWConv
-from block_utils import fuse, randomize_bn
-
+from extensions.blocks import (
+    Bottle2neck,
+    C3_Res2Block,
+    C3_ResNeSt,
+    C3_SEResNetD,
+    DeepStem,
+    ResNeStBottleneck,
+    ResNetDDown,
+    SEResNetDBottleneck,
+    SplitAttention,
+)
 
 pytestmark = pytest.mark.usefixtures('one_thread')  # conftest.py
 
@@ -287,8 +296,6 @@ def onnx_sizes(draw):
 @settings(max_examples=10, deadline=None, derandomize=True)
 @given(data=st.data(), sizes=onnx_sizes(), fused=st.booleans(), seed=SEED)
 def test_onnx_dynamic_matches_pytorch(block, data, sizes, fused, seed):
-    import onnxruntime as ort
-
     cfg = data.draw(VALID[block], label='cfg')
     m = randomize_bn(cfg.build(seed), seed).eval()
     if fused:

@@ -1,33 +1,31 @@
-"""YAML-level tests of models_yaml/: every family's YAML (extensions/families.py) builds through YOLOv5's parse_model hook and stays within
-15% of the plain YOLOv5 model of its scale in params and GFLOPs; the n and s models (the heavy checks) give the
-right shapes at strides 8/16/32 for non-square inputs, train (also at batch 1), fuse exactly and export to ONNX
-with dynamic batch/H/W at opsets 12 and 17 with onnxruntime matching PyTorch.
+"""YAML-level tests of models_yaml/: every family's YAML (extensions/families.py) builds through YOLOv5's
+parse_model hook and stays within 15% of the plain YOLOv5 model of its scale in params and GFLOPs; the n and s
+models (the heavy checks) give the right shapes at strides 8/16/32 for non-square inputs, train (also at batch 1),
+fuse exactly and export to ONNX with dynamic batch/H/W at opsets 12 and 17 with onnxruntime matching PyTorch.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
-import logging
 import subprocess
 import sys
 import warnings
 from pathlib import Path
 
+import onnxruntime as ort
 import pytest
 import thop
 import torch
 import torch.nn as nn
+from block_utils import randomize_bn
+from models.common import C3
+from models.yolo import Detect
 
 from extensions import registry
+from extensions.benchmark.build import build as bench_build
+from extensions.benchmark.build import quiet
 from extensions.blocks import DeepStem, ResNetDDown
 from extensions.families import FAMILIES, MODELS_YAML, SCALES
-from models.common import C3
-from models.yolo import Detect, Model
-from utils.general import LOGGER
-
-from block_utils import randomize_bn
 
 ROOT = Path(__file__).resolve().parents[1]
 # every C3-swap YAML of every family in the table: yolov5<scale>-<suffix>.yaml, and its variants' (yolov5s-rs)
@@ -46,25 +44,12 @@ def test_every_expected_yaml_exists():
     assert expected <= set(YAMLS), expected - set(YAMLS)
 
 
-@contextlib.contextmanager
-def quiet():
-    level = LOGGER.level
-    LOGGER.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield
-    finally:
-        LOGGER.setLevel(level)
-
-
 def build(cfg):
-    torch.manual_seed(0)
-    with quiet():
-        return Model(str(cfg), ch=3, nc=80)
+    return bench_build(str(cfg))
 
 
 def params_gflops(model):
-    """(params as built, GFLOPs at 640x640 of the fused model), as scripts/model_table.py reports them.
+    """(params as built, GFLOPs at 640x640 of the fused model), as scripts/dev/model_table.py reports them.
 
     Counted at 64x64 and 128x128 instead of 640 (fast at l/x): each counted op is either proportional to the map
     area or, for the SE / split-attention fcs on pooled 1x1 maps, constant, so MACs(s) = a * s^2 + k exactly."""
@@ -179,8 +164,6 @@ def test_fused_equals_unfused(cfg, heavy_models):
 @pytest.mark.parametrize('opset', [12, 17])
 @pytest.mark.parametrize('cfg', HEAVY, ids=[p.stem for p in HEAVY])
 def test_onnx_dynamic(cfg, opset, heavy_models, tmp_path):
-    import onnxruntime as ort
-
     model = copy.deepcopy(heavy_models(cfg)).eval()
     with quiet():
         model.fuse()
