@@ -1,5 +1,6 @@
-"""Block-level tests of extensions/blocks.py (issue 3): shapes, gradients, batch-1 training, Conv+BN fusion,
-ONNX export, hand-derived parameter counts, parity with timm's reference blocks and argument validation.
+"""Block-level tests of the extension blocks (extensions/blocks.py re-exports them): shapes, gradients,
+batch-1 training, Conv+BN fusion, ONNX export, hand-derived parameter counts, parity with timm's reference blocks
+and argument validation.
 
 Small channel counts and maps keep the file fast on 2 CPU cores.
 """

@@ -106,7 +106,7 @@ def test_resnest_large_scales_use_reduction_8():
 
 
 def test_cli_builds(tmp_path):
-    """The command of the issue: python yolov5/models/yolo.py --cfg models_yaml/yolov5s-res2.yaml"""
+    """What users run to inspect a model: python yolov5/models/yolo.py --cfg models_yaml/yolov5s-res2.yaml"""
     r = subprocess.run([sys.executable, 'yolov5/models/yolo.py', '--cfg', 'models_yaml/yolov5s-res2.yaml'],
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -1,6 +1,6 @@
 """Params and GFLOPs of every extension YAML against the plain YOLOv5 model of the same scale.
 
-    python scripts/dev/model_table.py                      # all models_yaml/*.yaml, Markdown table on stdout
+    python scripts/dev/model_table.py                      # every family's C3-swap YAML, Markdown table on stdout
     python scripts/dev/model_table.py --cfg models_yaml/yolov5s-res2.yaml --imgsz 640
     python scripts/dev/model_table.py --check 0.15         # exit 1 if any ratio leaves the +-15% band
 
@@ -22,7 +22,7 @@ for _p in (str(ROOT / 'yolov5'), str(ROOT)):  # the overlay and the YOLOv5 base
 from extensions.benchmark.build import build, fused  # noqa: E402
 from extensions.benchmark.cost import gflops_at, param_count  # noqa: E402
 from extensions.benchmark.models import entry_for, plain_entry  # noqa: E402
-from extensions.families import MODELS_YAML, SCALES  # noqa: E402
+from extensions.families import FAMILIES, MODELS_YAML, SCALES  # noqa: E402
 
 
 def params_gflops(cfg: str | Path, imgsz: int = 640) -> tuple[int, float]:
@@ -39,12 +39,14 @@ def plain_for(cfg: Path) -> Path:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--cfg', nargs='*', default=None, help='YAMLs (default: models_yaml/*.yaml)')
+    ap.add_argument('--cfg', nargs='*', default=None,
+                    help="YAMLs (default: each family's models_yaml/yolov5<scale>-<suffix>.yaml and its variants')")
     ap.add_argument('--imgsz', type=int, default=640)
     ap.add_argument('--check', type=float, default=None, help='fail if |ratio - 1| exceeds this (e.g. 0.15)')
     a = ap.parse_args(argv)
-    cfgs = [Path(c) for c in a.cfg] if a.cfg else sorted(
-        MODELS_YAML.glob('*.yaml'), key=lambda p: (SCALES.index(entry_for(p).scale), p.stem))
+    swaps = [p for f in FAMILIES for sfx in (f.suffix, *f.variants) for p in MODELS_YAML.glob(f'yolov5?-{sfx}.yaml')]
+    order = lambda p: (SCALES.index(entry_for(p).scale), p.stem)  # noqa: E731
+    cfgs = [Path(c) for c in a.cfg] if a.cfg else sorted(swaps, key=order)
     plain: dict[Path, tuple[int, float]] = {}
     rows, bad = [], []
     for cfg in cfgs:
