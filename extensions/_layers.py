@@ -1,5 +1,6 @@
 """Parts shared by the block families: bias conv, drop path, squeeze-excitation, the ResNet-D shortcut and its
-rule, and the C3 base the C3 variants build on.
+rule, the C3 base the C3 variants build on, and the stage base of the pretrained backbones (its BN keeps timm's
+eps; a frozen stage keeps its ImageNet statistics).
 
 Conventions (Ultralytics style): channel arguments first, ``c1`` input and ``c2`` output channels; the hidden
 width of a bottleneck is ``c_ = int(c2 * e)`` (``e=1.0`` inside a C3); ``act=True`` means YOLOv5's default
@@ -145,3 +146,60 @@ class C3Blocks(C3):
         self.cv2 = Conv(c1, c_, 1, 1)
         self.cv3 = Conv(2 * c_, c2, 1)
         self.m = nn.Sequential(*(block(c_) for _ in range(n)))
+
+
+# ------------------------------------------------------------------------------- layers of pretrained backbones
+class PretrainedBatchNorm2d(nn.BatchNorm2d):
+    """``nn.BatchNorm2d`` of the layers that take ImageNet weights (:class:`ResNetStage` subclasses and
+    ``ResNetStem``): ``eps=1e-5``, the value the timm weights were trained and evaluated with.
+
+    YOLOv5's ``initialize_weights`` (run by every ``Model()``: train.py, val.py, a checkpoint's first build)
+    sets ``eps=1e-3`` on each module whose type *is* ``nn.BatchNorm2d``; a subclass keeps its own. With 1e-3 a
+    pretrained channel whose running variance is 0.01 would be scaled by 0.95 instead of 1.0. Momentum is
+    YOLOv5's 0.03, the rate its other BN layers use while fine-tuning; it does not enter inference."""
+
+    def __init__(self, c: int, eps: float = 1e-5, momentum: float = 0.03):
+        super().__init__(c, eps=eps, momentum=momentum)
+
+
+def pretrained_bn(module: nn.Module) -> nn.Module:
+    """Replace every plain ``nn.BatchNorm2d`` inside ``module`` (freshly built, so no statistics are lost) by a
+    :class:`PretrainedBatchNorm2d` of the same width. Returns ``module``."""
+    for m in list(module.modules()):
+        for name, child in list(m.named_children()):
+            if type(child) is nn.BatchNorm2d:
+                setattr(m, name, PretrainedBatchNorm2d(child.num_features))
+    return module
+
+
+class FrozenStatsMixin:
+    """``train(True)`` leaves the BatchNorm layers of a layer in eval mode when none of its parameters requires a
+    gradient, i.e. when ``train.py --freeze`` froze it: a frozen pretrained stage then keeps its ImageNet
+    running statistics instead of re-estimating them from detection batches (as mmdetection's
+    ``frozen_stages`` + ``norm_eval``). Layers that train behave as any YOLOv5 layer."""
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if mode and not any(p.requires_grad for p in self.parameters()):
+            for m in self.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+        return self
+
+
+class ResNetStage(FrozenStatsMixin, nn.Sequential):
+    """One stage of a ResNet-50-style backbone as timm builds it (``layer1`` .. ``layer4``): ``n`` blocks, the
+    first ``c1 -> c2`` with ``stride``, the others ``c2 -> c2`` with stride 1.
+
+    ``[B, c1, H, W] -> [B, c2, ceil(H/stride), ceil(W/stride)]``. A ``Sequential`` of the blocks, so block ``j``'s
+    parameters are ``<layer>.<j>.<name>`` as timm's ``layer<k>.<j>.<name>``. Subclasses (one per family) give
+    ``block(c_in, c_out, stride)``; every BN is a :class:`PretrainedBatchNorm2d`, every activation ReLU (what the
+    ImageNet weights were trained with). The depth ``n`` is an explicit argument, not the YAML repeat column
+    (``depth_multiple`` would scale that); the output channels are exact (``register(out=fixed)``).
+    """
+
+    def __init__(self, name: str, c1: int, c2: int, n: int, stride: int, block):
+        _args.int_in(name, 'n', n, 1, 1024)
+        _args.check(_args.is_int(stride) and stride in (1, 2), name, 'stride', stride, '1 or 2')
+        super().__init__(*(block(c1 if j == 0 else c2, c2, stride if j == 0 else 1) for j in range(n)))
+        pretrained_bn(self)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 MODELS_YAML = Path(__file__).resolve().parents[1] / 'models_yaml'
 SCALES = ('n', 's', 'm', 'l', 'x')  # YOLOv5's depth/width multiples, as upstream's yolov5<scale>.yaml
+BACKBONE_NECK = 'm'  # neck scale of the pretrained-backbone YAMLs: yolov5l's cost in total (docs/pretrained.md)
 
 
 @dataclass(frozen=True)
@@ -23,22 +24,30 @@ class Family:
     c3: str  # the C3 variant the YAMLs swap in for every C3
     suffix: str  # models_yaml/yolov5<scale>-<suffix>.yaml
     variants: dict = field(default_factory=dict)  # other YAML suffixes of this family: {suffix: what it is}
+    timm: str = ''  # the timm model with ImageNet weights whose backbone models_yaml/yolov5m-<timm>.yaml rebuilds
 
     def yaml(self, scale: str) -> Path:
         """The family's model YAML at one scale (n, s, m, l, x)."""
         return MODELS_YAML / f'yolov5{scale}-{self.suffix}.yaml'
 
+    @property
+    def backbone_yaml(self) -> Path | None:
+        """The YAML of the family's pretrained backbone (timm model ``timm``) under YOLOv5's v6.0 neck and head at
+        ``BACKBONE_NECK`` scale: ``models_yaml/yolov5m-<timm>.yaml`` (docs/pretrained.md); None without ``timm``."""
+        return MODELS_YAML / f'yolov5{BACKBONE_NECK}-{self.timm}.yaml' if self.timm else None
+
 
 FAMILIES = (
     Family('res2', 'res2net', 'Res2Net',
            'Gao et al., Res2Net: A New Multi-scale Backbone Architecture, TPAMI 2021',
-           'C3_Res2Block', 'res2'),
+           'C3_Res2Block', 'res2', timm='res2net50d'),
     Family('resnest', 'resnest', 'ResNeSt',
            'Zhang et al., ResNeSt: Split-Attention Networks, CVPRW 2022',
-           'C3_ResNeSt', 'resnest'),
+           'C3_ResNeSt', 'resnest', timm='resnest50d'),
     Family('serd', 'resnet_rs', 'SE-ResNet-D',
            'Bello et al., Revisiting ResNets (ResNet-RS), NeurIPS 2021; Hu et al. (SE); He et al. (ResNet-D)',
-           'C3_SEResNetD', 'serd', {'rs': 'ResNet-RS backbone: DeepStem, ResNetDDown transitions, C3_SEResNetD'}),
+           'C3_SEResNetD', 'serd', {'rs': 'ResNet-RS backbone: DeepStem, ResNetDDown transitions, C3_SEResNetD'},
+           timm='resnetrs50'),
 )
 
 

@@ -16,10 +16,10 @@ import torch.nn.functional as F
 from models.common import Conv
 
 from . import _args
-from ._layers import C3Blocks, act_module, add, inference, residual_shortcut
-from .registry import register
+from ._layers import C3Blocks, ResNetStage, act_module, add, inference, residual_shortcut
+from .registry import fixed, register
 
-__all__ = ['Bottle2neck', 'C3_Res2Block']
+__all__ = ['Bottle2neck', 'C3_Res2Block', 'Res2NetStage']
 
 
 def conv_chunks(m: Conv, x, n: int) -> list:
@@ -98,3 +98,19 @@ class C3_Res2Block(C3Blocks):
                  base_width: int = 26, scale: int = 4):
         super().__init__('C3_Res2Block', c1, c2, n, shortcut, e,
                          lambda c: Bottle2neck(c, c, shortcut, 1.0, 1, base_width, scale, stage=False, g=g))
+
+
+@register(out=fixed)
+class Res2NetStage(ResNetStage):
+    """A stage of timm's ``res2net50d`` (``layer1`` .. ``layer4``): ``n`` :class:`Bottle2neck` blocks with ReLU,
+    ``e=0.25`` (``planes = c2 / 4``, width ``floor(planes * base_width / 64)``), ``scale`` splits. The first block
+    is a stage block (it has a projection shortcut: avg-pool + 1x1, ResNet-D) and carries the stride; in
+    ``layer1`` (stride 1, 64 -> 256) its last split goes through ``AvgPool2d(3, 1, 1)``, as timm.
+
+    YAML ``[-1, 1, Res2NetStage, [c2, n, stride]]``, e.g. ``[-1, 1, Res2NetStage, [512, 4, 2]]``;
+    ``[B, c1, H, W] -> [B, c2, ceil(H/stride), ceil(W/stride)]``.
+    """
+
+    def __init__(self, c1: int, c2: int, n: int = 1, stride: int = 1, base_width: int = 26, scale: int = 4):
+        super().__init__('Res2NetStage', c1, c2, n, stride,
+                         lambda a, b, s: Bottle2neck(a, b, True, 0.25, s, base_width, scale, act=nn.ReLU()))

@@ -15,10 +15,10 @@ import torch.nn as nn
 from models.common import Conv
 
 from . import _args
-from ._layers import BiasConv, C3Blocks, act_module, add, residual_shortcut
-from .registry import register
+from ._layers import BiasConv, C3Blocks, ResNetStage, act_module, add, residual_shortcut
+from .registry import fixed, register
 
-__all__ = ['RadixSoftmax', 'SplitAttention', 'ResNeStBottleneck', 'C3_ResNeSt']
+__all__ = ['RadixSoftmax', 'SplitAttention', 'ResNeStBottleneck', 'C3_ResNeSt', 'ResNeStStage']
 
 
 class RadixSoftmax(nn.Module):
@@ -124,3 +124,21 @@ class C3_ResNeSt(C3Blocks):
                     'the int 1 (set the split-attention groups with cardinality)')
         super().__init__('C3_ResNeSt', c1, c2, n, shortcut, e,
                          lambda c: ResNeStBottleneck(c, c, shortcut, 1.0, 1, radix, cardinality, reduction=reduction))
+
+
+@register(out=fixed)
+class ResNeStStage(ResNetStage):
+    """A stage of timm's ``resnest50d`` (``layer1`` .. ``layer4``): ``n`` :class:`ResNeStBottleneck` blocks with
+    ReLU, ``e=0.25`` (group width ``c2 / 4`` at ``bottleneck_width=64``), split attention with ``radix`` 2 and
+    ``cardinality`` 1, avd after the split attention (``avd_first=False``) in the strided first block only; the
+    first block's shortcut is avg-pool + 1x1 (ResNet-D).
+
+    YAML ``[-1, 1, ResNeStStage, [c2, n, stride]]``, e.g. ``[-1, 1, ResNeStStage, [512, 4, 2]]``;
+    ``[B, c1, H, W] -> [B, c2, ceil(H/stride), ceil(W/stride)]``.
+    """
+
+    def __init__(self, c1: int, c2: int, n: int = 1, stride: int = 1, radix: int = 2, cardinality: int = 1,
+                 bottleneck_width: int = 64):
+        super().__init__('ResNeStStage', c1, c2, n, stride,
+                         lambda a, b, s: ResNeStBottleneck(a, b, True, 0.25, s, radix, cardinality, bottleneck_width,
+                                                           True, False, act=nn.ReLU()))

@@ -1,5 +1,6 @@
 """SE-ResNet-D blocks for YOLOv5, as in ResNet-RS: the SE bottleneck with the ResNet-D shortcut, a C3 built from
-it, the deep stem and the ResNet-D stage transition.
+it, the deep stem and the ResNet-D stage transition; and, for ImageNet-pretrained backbones, timm's ResNet stem
+(``ResNetStem``, shared by the three families' ``*50d`` models) and the ResNet-RS-50 stage.
 
 Bello et al., "Revisiting ResNets: Improved Training and Scaling Strategies", NeurIPS 2021
 (https://arxiv.org/abs/2103.07579; TF ``resnet_rs``, timm ``resnetrs``); Hu et al., "Squeeze-and-Excitation
@@ -13,10 +14,19 @@ import torch.nn as nn
 from models.common import Conv
 
 from . import _args
-from ._layers import C3Blocks, DropPath, SqueezeExcite, act_module, residual_shortcut
-from .registry import register
+from ._layers import (
+    C3Blocks,
+    DropPath,
+    FrozenStatsMixin,
+    ResNetStage,
+    SqueezeExcite,
+    act_module,
+    pretrained_bn,
+    residual_shortcut,
+)
+from .registry import fixed, register
 
-__all__ = ['SEResNetDBottleneck', 'C3_SEResNetD', 'DeepStem', 'ResNetDDown']
+__all__ = ['SEResNetDBottleneck', 'C3_SEResNetD', 'DeepStem', 'ResNetDDown', 'ResNetStem', 'SEResNetDStage']
 
 
 @register()
@@ -101,3 +111,54 @@ class ResNetDDown(SEResNetDBottleneck):
         # checked under this class's name and argument names (s, not stride), so errors never name the base class
         _args.se_resnetd_bottleneck(c1, c2, True, e, s, se_ratio, 0.0, 1, 'ResNetDDown', 's')
         super().__init__(c1, c2, True, e, s, se_ratio, 0.0, act)
+
+
+@register(out=fixed)
+class ResNetStem(FrozenStatsMixin, nn.Module):
+    """The deep stem of timm's ``res2net50d``, ``resnest50d`` and ``resnetrs50`` (ResNet-C/D), stride 4, ReLU.
+
+    ``[B, c1, H, W] -> [B, c2, ceil(H/4), ceil(W/4)]`` (for even H, W). Three 3x3 convs ``c1 -> c_ -> c_ -> c2``,
+    BN and ReLU each, the first with stride 2 (timm ``conv1.0..6``, ``bn1``), then timm's stem pool: ``MaxPool2d(3,
+    2, 1)``, or with ``replace_pool=True`` (ResNet-RS) a 3x3 stride-2 conv, BN, ReLU (timm ``maxpool.0/1``).
+
+    Input normalisation: the buffer ``mean`` (shape ``[1, c1, 1, 1]``, zeros unless set) is subtracted from the
+    input before the first, zero-padded conv; ``scripts/init_backbone.py`` sets it to the ImageNet mean and
+    divides ``conv1``'s weights by the std per input channel. Padding a mean-subtracted input with zeros is what
+    the pretrained network saw (``(x - mean) / std``, then zero padding), so the fold is exact at the borders
+    too, where a fold into a bias would not be: a bias is also added where the window covers padding.
+
+    YAML ``[-1, 1, ResNetStem, [64, 32, False]]`` (``c2``, ``c_``, ``replace_pool``); it replaces YOLOv5's 6x6
+    stem conv and its P2/4 downsample. Unlike :class:`DeepStem` (stride 2, YOLOv5's activation) it is the
+    pretrained network's stem exactly; every BN is a :class:`~extensions._layers.PretrainedBatchNorm2d`.
+    """
+
+    def __init__(self, c1: int, c2: int = 64, c_: int = 32, replace_pool: bool = False):
+        super().__init__()
+        _args.common('ResNetStem', c1, c2, 1.0, 2, 's')
+        _args.int_in('ResNetStem', 'c_', c_)
+        _args.flag('ResNetStem', 'replace_pool', replace_pool)
+        self.conv1 = Conv(c1, c_, 3, 2, act=nn.ReLU())
+        self.conv2 = Conv(c_, c_, 3, 1, act=nn.ReLU())
+        self.conv3 = Conv(c_, c2, 3, 1, act=nn.ReLU())
+        self.pool = Conv(c2, c2, 3, 2, act=nn.ReLU()) if replace_pool else nn.MaxPool2d(3, 2, 1)
+        self.register_buffer('mean', torch.zeros(1, c1, 1, 1))
+        pretrained_bn(self)
+
+    def forward(self, x):
+        return self.pool(self.conv3(self.conv2(self.conv1(x - self.mean))))
+
+
+@register(out=fixed)
+class SEResNetDStage(ResNetStage):
+    """A stage of timm's ``resnetrs50`` (``layer1`` .. ``layer4``): ``n`` :class:`SEResNetDBottleneck` blocks with
+    ReLU, ``e=0.25`` (hidden ``c2 / 4``), squeeze-excitation ratio ``se_ratio`` (0.25: ``c2 / 4`` reduced, equal to
+    timm's rounding for these widths), no drop path; the first block carries the stride in its 3x3 conv and has
+    the ResNet-D shortcut (avg-pool + 1x1).
+
+    YAML ``[-1, 1, SEResNetDStage, [c2, n, stride]]``, e.g. ``[-1, 1, SEResNetDStage, [512, 4, 2]]``;
+    ``[B, c1, H, W] -> [B, c2, ceil(H/stride), ceil(W/stride)]``.
+    """
+
+    def __init__(self, c1: int, c2: int, n: int = 1, stride: int = 1, se_ratio: float = 0.25):
+        super().__init__('SEResNetDStage', c1, c2, n, stride,
+                         lambda a, b, s: SEResNetDBottleneck(a, b, True, 0.25, s, se_ratio, act=nn.ReLU()))
