@@ -10,6 +10,7 @@ import argparse
 import json
 import math
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from conftest import BASE, ROOT
 
 from extensions import families
 from extensions.benchmark import accuracy, models, plots, report, stats, targets
+from extensions.datasets.shapes import ensure_shapes
 
 PNG = b'\x89PNG\r\n\x1a\n'
 
@@ -238,3 +240,216 @@ def test_res2_variants_script_checks_and_times_every_variant():
             if ln.split() and ln.split()[0] in ('current', 'no-inplace', 'naive')}
     assert set(rows) == {'current', 'no-inplace', 'naive'}, r.stdout
     assert all(v > 0 and math.isfinite(v) for vals in rows.values() for v in vals), rows
+
+
+# ------------------------------------------------------------------------------------ accuracy over seeds
+FAILING = ('yolov5n-res2', 'scratch', 1)  # the run the fail-closed test breaks: model, case, seed
+
+
+def tiny_data(tmp):
+    """Two tiny shapes datasets: the target task (demo scene, 3 classes) and the pretraining task (standard
+    scene, 6 classes), 8 train / 4 val images at 64 px."""
+    demo = ensure_shapes(tmp / 'demo', img=64, train=8, val=4, classes=3, scene='demo', verbose=False)
+    std = ensure_shapes(tmp / 'std', img=64, train=8, val=4, scene='standard', verbose=False)
+    return demo, std
+
+
+def acc_argv(tmp, demo, std, out):
+    return ['--only', 'accuracy', '--cfg', str(res2_yaml(tmp)), '--acc-data', str(demo), '--pretrain-data', str(std),
+            '--seeds', '3', '--epochs', '1', '--pretrain-epochs', '1', '--acc-img', '64', '--acc-batch', '4',
+            '--workers', '0', '--threads', '1', '--project', str(tmp / 'runs'), '--out', str(out)]
+
+
+@pytest.fixture(scope='module')
+def accuracy_run(tmp_path_factory):
+    """A tiny accuracy part (1 epoch, 8 images, 3 seeds, both cases, one pretraining run): first with one seed's
+    training made to fail (in-process, train.py replaced by a failing command for that run only), which must
+    fail the benchmark, name the run and report nothing; then the same command with --reuse-accuracy (a
+    subprocess: the real CLI), which trains only the missing run."""
+    import benchmark  # noqa: PLC0415  (scripts/benchmark.py: imports torch; only this fixture needs it in-process)
+    import torch  # noqa: PLC0415
+    tmp = tmp_path_factory.mktemp('acc')
+    demo, std = tiny_data(tmp)
+    out = tmp / 'out'
+    real = accuracy.train_command
+
+    def failing(job, opt, project):
+        if (job.entry.name, job.case, job.seed) == FAILING:
+            return [sys.executable, '-c', 'import sys; print("injected failure"); sys.exit(3)']
+        return real(job, opt, project)
+
+    threads, sigterm = torch.get_num_threads(), signal.getsignal(signal.SIGTERM)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(accuracy, 'train_command', failing)
+        try:
+            with pytest.raises(SystemExit) as failed:
+                benchmark.main(acc_argv(tmp, demo, std, out))
+        finally:
+            torch.set_num_threads(threads)
+            signal.signal(signal.SIGTERM, sigterm)
+    runs = sorted(p.name for p in (tmp / 'runs').iterdir())
+    stamped = sorted(p.parent.name for p in (tmp / 'runs').glob('*/benchmark_stamp.json'))
+    reported_after_failure = sorted(p.name for p in out.glob('*')) if out.exists() else []
+    cmd = [sys.executable, str(ROOT / 'scripts' / 'benchmark.py'), *acc_argv(tmp, demo, std, out), '--reuse-accuracy']
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return {'tmp': tmp, 'out': out, 'failed': failed.value, 'runs': runs, 'stamped': stamped,
+            'reported_after_failure': reported_after_failure, 'stdout': r.stdout}
+
+
+def test_a_failed_seed_fails_the_benchmark_and_keeps_the_other_runs(accuracy_run):
+    code = accuracy_run['failed'].code
+    assert isinstance(code, str) and code  # SystemExit(message): exit status 1, the message on stderr
+    assert 'model yolov5n-res2, case scratch, seed 1' in code and 'train.py exit 3: ' in code
+    assert 'injected failure' in code and '--reuse-accuracy' in code
+    assert accuracy_run['reported_after_failure'] == []  # no report, no JSON: never a partial mean
+    failed = 'demo-scratch-yolov5n-res2-seed1'
+    assert failed in accuracy_run['runs'] and failed not in accuracy_run['stamped']  # its log stays
+    expected = {f'demo-{c}-{m}-seed{s}' for c in ('scratch', 'finetune') for m in ('yolov5n', 'yolov5n-res2')
+                for s in range(3)} | {'std-pretrain-yolov5n-seed0'}
+    assert set(accuracy_run['stamped']) == expected - {failed}  # every other run finished and is kept
+    assert set(accuracy_run['runs']) == expected
+
+
+def test_accuracy_json_has_seeds_statistics_and_both_cases(accuracy_run):
+    d = json.loads((accuracy_run['out'] / 'benchmark.json').read_text())
+    acc = d['accuracy']
+    assert acc['settings']['seeds'] == [0, 1, 2] and acc['settings']['interval'] == 'welch'
+    assert acc['settings']['cases'] == ['scratch', 'finetune'] and acc['settings']['epochs'] == 1
+    pre = acc['pretrained']['n']
+    assert pre['model'] == 'yolov5n' and pre['data'] == 'std' and Path(pre['weights']).is_file()
+    assert list(acc['results']) == ['demo'] and list(acc['results']['demo']) == ['scratch', 'finetune']
+    reused = []
+    for case, block in acc['results']['demo'].items():
+        assert block['seeds'] == [0, 1, 2] and set(block['models']) == {'yolov5n', 'yolov5n-res2'}
+        for name, m in block['models'].items():
+            assert [r['seed'] for r in m['runs']] == [0, 1, 2]
+            for metric in ('mAP50', 'mAP50-95'):
+                v = m[metric]
+                assert v['values'] == [r[metric] for r in m['runs']] and v['n'] == 3
+                assert v['mean'] == pytest.approx(stats.mean(v['values']))
+                assert v['sd'] == pytest.approx(stats.sd(v['values']))
+            reused += [(case, name, r['seed']) for r in m['runs'] if r.get('reused')]
+            if case == 'finetune':
+                n, of = m['transferred']
+                assert 0 < n < of  # the new head (3 classes, not 6) never transfers
+            else:
+                assert m['transferred'] is None
+        c = block['comparisons']['yolov5n-res2']
+        assert c['vs'] == 'yolov5n' and c['family'] == 'res2'
+        w = c['mAP50-95']['welch']
+        assert w == stats.welch_interval(block['models']['yolov5n']['mAP50-95']['values'],
+                                         block['models']['yolov5n-res2']['mAP50-95']['values'])
+        assert c['mAP50-95']['verdict'] == stats.verdict(w)
+        assert re.fullmatch(r'(better by|worse by|no difference detectable at this budget)( [\d.]+)? '
+                            r'\(95% CI [-+][\d.]+\.\.[-+][\d.]+\)', c['mAP50-95']['verdict']), c['mAP50-95']['verdict']
+        assert c['mAP50-95']['paired']['n'] == 3
+    plain_ft = acc['results']['demo']['finetune']['models']['yolov5n']['transferred']
+    res2_ft = acc['results']['demo']['finetune']['models']['yolov5n-res2']['transferred']
+    assert res2_ft[0] < plain_ft[0]  # the swapped C3 blocks start from scratch
+    # the rerun trained only the failed seed and reused the rest
+    assert len(reused) == 11 and (FAILING[1], FAILING[0], FAILING[2]) not in reused
+    assert acc['cpu_s_total'] > 0 and d['meta']['timing_min'] is None  # --only accuracy: no timing part
+
+
+def test_accuracy_report_states_verdicts_and_plots_the_seeds(accuracy_run):
+    out = accuracy_run['out']
+    d = json.loads((out / 'benchmark.json').read_text())
+    report = (out / 'benchmark.md').read_text()
+    assert 'python scripts/benchmark.py --only accuracy' in report  # the exact command
+    assert "Welch's t-interval" in report and 'paired-by-seed' in report
+    for title in ('### demo, from scratch', '### demo, fine-tuned from a plain YOLOv5 checkpoint'):
+        assert title in report
+    for block in d['accuracy']['results']['demo'].values():
+        assert block['comparisons']['yolov5n-res2']['mAP50-95']['verdict'] in report
+    assert 'tensors transferred' in report and '## Cost' not in report and '## Latency' not in report
+    assert (out / 'benchmark_accuracy_seeds.png').read_bytes()[:8] == PNG
+    assert '](benchmark_accuracy_seeds.png)' in report
+    assert 'Res2Net (yolov5n-res2):' in accuracy_run['stdout']  # verdicts printed
+    r = subprocess.run([sys.executable, str(ROOT / 'scripts' / 'benchmark.py'), '--report-only', '--out', str(out)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (out / 'benchmark.md').read_text().split('## Machine')[0].split('Command:')[1] == (
+        report.split('## Machine')[0].split('Command:')[1])
+
+
+def test_seeds_and_only_options():
+    opt = benchmark_args([])
+    assert opt.seeds == 3 and opt.cases == ['scratch', 'finetune'] and opt.acc_data == ['demo']
+    assert opt.pretrain_data == 'shapes' and opt.pretrain_epochs == 2 * opt.epochs
+    assert opt.out == str(report.DEFAULT_OUT)
+    with pytest.raises(SystemExit, match='at least 3'):
+        benchmark_args(['--seeds', '2'])
+    assert benchmark_args(['--seeds', '2', '--allow-few-seeds']).seeds == 2  # tests of the plumbing only
+    with pytest.raises(SystemExit, match='at least 3'):
+        benchmark_args(['--seeds', '1', '--allow-few-seeds'])
+    only = benchmark_args(['--only', 'accuracy', '--project', '/tmp/p', '--device', '0'])
+    assert only.accuracy and only.out == '/tmp/p/report' and only.device == 'cuda:0'
+    assert not benchmark_args(['--quick', '--accuracy']).accuracy
+
+
+def benchmark_args(argv):
+    import benchmark  # noqa: PLC0415  (scripts/benchmark.py; parse_args needs no torch)
+    return benchmark.parse_args(argv)
+
+
+def test_given_checkpoints_by_scale(tmp_path):
+    (tmp_path / 'yolov5s.pt').write_bytes(b'x')
+    (tmp_path / 'mine.pt').write_bytes(b'x')
+    got = accuracy.given_checkpoints([str(tmp_path / 'yolov5s.pt'), f'n={tmp_path / "mine.pt"}'])
+    assert got == {'s': tmp_path / 'yolov5s.pt', 'n': tmp_path / 'mine.pt'}
+    with pytest.raises(SystemExit, match='scale'):
+        accuracy.given_checkpoints([str(tmp_path / 'mine.pt')])
+    with pytest.raises(SystemExit, match='no such file'):
+        accuracy.given_checkpoints(['s=/nonexistent.pt'])
+
+
+def test_transferred_line_is_parsed(tmp_path):
+    log = tmp_path / 'benchmark_train.log'
+    log.write_text('x\n\x1b[34mTransferred 342/349 items from /r/best.pt\x1b[0m\nmore\n')
+    assert accuracy.transferred(log) == (342, 349)
+    log.write_text('no such line\n')
+    assert accuracy.transferred(log) is None and accuracy.transferred(tmp_path / 'missing.log') is None
+
+
+def test_latency_percentiles_per_model_and_runtime(quick_run):
+    out, _, _ = quick_run
+    data = json.loads((out / 'benchmark.json').read_text())
+    report_text = (out / 'benchmark.md').read_text()
+    section = report_text.split('## Latency percentiles', 1)[1].split('\n## ', 1)[0]
+    for m in data['models']:
+        for kind, title in (('torch', 'PyTorch fused'), ('onnx', 'onnxruntime')):
+            r = m['results'][kind]
+            p = r['percentiles_ms']
+            assert 0 < p['p50'] <= p['p95'] <= p['p99'] and p['n'] == len(r['times'])
+            assert p == stats.latency_percentiles(r['times'])
+            assert f'| {m["name"]} | {title} | {p["p50"]:.1f} | {p["p95"]:.1f} | {p["p99"]:.1f} | {p["n"]} |' in section
+
+
+def test_report_only_does_not_show_a_single_seed_accuracy(quick_run, tmp_path):
+    """A JSON written when the benchmark trained one seed per model: its accuracy is not shown (no interval)."""
+    out, _, _ = quick_run
+    d = json.loads((out / 'benchmark.json').read_text())
+    d['accuracy'] = {'shapes': {'yolov5n': {'mAP50': 0.2, 'mAP50-95': 0.1, 'P': 0.1, 'R': 0.4, 'epochs': 30}}}
+    (tmp_path / 'benchmark.json').write_text(json.dumps(d))
+    r = subprocess.run([sys.executable, str(ROOT / 'scripts' / 'benchmark.py'), '--report-only', '--out',
+                        str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    text = (tmp_path / 'benchmark.md').read_text()
+    assert 'older, single-seed format: not shown' in text and '### shapes' not in text
+
+
+def test_code_watch_fails_only_models_whose_math_changed(monkeypatch):
+    """An edit of extensions/ while the benchmark runs: accepted when no model's fingerprint changed; the runs of a
+    model whose fingerprint changed fail from then on; a tree that does not build fails the run at hand only."""
+    fa, fb = {'shapes': 'a', 'out': [1.0]}, {'shapes': 'b', 'out': [2.0]}
+    hashes = iter(['h0', 'h0', 'h1', 'h1', 'h2', 'h3', 'h3'])
+    fresh = iter([{'a.yaml': fa, 'b.yaml': fb}, None, {'a.yaml': fa, 'b.yaml': {**fb, 'out': [2.5]}}])
+    monkeypatch.setattr(accuracy, 'code_hash', lambda: next(hashes))
+    monkeypatch.setattr(accuracy, 'fresh_fingerprints', lambda cfgs: next(fresh))
+    w = accuracy.CodeWatch({'a.yaml': fa, 'b.yaml': fb})  # h0
+    assert w.ok('b.yaml')  # h0: unchanged, nothing rebuilt
+    assert w.ok('b.yaml')  # h1: an edit that changes no model
+    assert w.ok('a.yaml')  # h1 accepted
+    assert not w.ok('a.yaml')  # h2: does not build now
+    assert not w.ok('b.yaml') and w.ok('a.yaml')  # h3: b's math changed, a's did not

@@ -1,6 +1,25 @@
-"""Short-schedule accuracy: every model trained from scratch by yolov5/train.py with the same settings, mAP of
-the final epoch. A run can be reused when its settings and its model (fingerprint) are unchanged. The built-in
-datasets are extensions.datasets' (shapes, made on first use; coco128, linked from a local copy).
+"""Accuracy over seeds: every model trained by yolov5/train.py with the same settings, once per seed (nothing but
+``--seed`` differs between the runs of one model), in two cases:
+
+* ``scratch``: from random initialisation (``--weights ''``);
+* ``finetune``: from a plain YOLOv5 checkpoint of the same scale trained on another task, as users start
+  from ``--weights yolov5s.pt``: only the tensors whose names and shapes match transfer (train.py logs
+  ``Transferred N/M items``). The checkpoint is trained once by the benchmark itself (plain YOLOv5 on the
+  ``--pretrain-data``, default the ``standard`` shapes scene) and cached like every other run, or given with
+  ``--pretrained``.
+
+mAP is the final epoch's (results.csv; train.py ``--noval`` validates only the final epoch, which is the one
+read). Per model: mean, standard deviation and per-seed values; per extension model: the difference to plain
+YOLOv5 of its scale with Welch's 95% interval and the verdict it supports (:mod:`.stats`).
+
+**Fail closed**: a run that fails, or ends with fewer epochs than asked, is a failure naming the model, case
+and seed; :func:`measure` then returns no summary at all (never a mean over the seeds that happened to
+finish), and the finished runs stay on disk for ``--reuse-accuracy``. A run is reused when its settings (the
+starting checkpoint's hash included) and its model (fingerprint) are unchanged.
+
+Built-in data (extensions.datasets): ``demo`` (the demo's scene, 3 classes; the default), ``shapes`` (the
+``standard`` scene, 6 classes; the default pretraining task), ``coco128`` (linked from a local copy), or any
+YOLOv5 data yaml given by path.
 """
 
 from __future__ import annotations
@@ -9,23 +28,35 @@ import csv
 import datetime as dt
 import hashlib
 import json
+import math
 import os
+import re
+import resource
 import shlex
 import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from extensions.datasets.coco128 import DEFAULT_SRC, link_coco128
 from extensions.datasets.shapes import ensure_shapes
+from extensions.families import SCALES
 
+from . import stats
 from .build import build
-from .models import BASE, ROOT, Entry
+from .models import BASE, ROOT, Entry, plain_entry
 
-ACC_IMG = {'shapes': 160, 'coco128': 320}  # shapes: the demo's img (docs/demo.md); coco128: the project's 320
+DEMO_DATA = ROOT / 'datasets' / 'shapes-demo'  # what scripts/demo.py trains on
+DEMO_CLASSES = 3
+ACC_IMG = {'demo': 160, 'shapes': 160, 'coco128': 320}  # shapes scenes: the demo's img (docs/demo.md)
+DEFAULT_IMG = 320  # a data yaml of one's own (pass --acc-img for real data, e.g. 640)
+METRICS = ('mAP50-95', 'mAP50')  # the first one decides the verdicts
+TRANSFER_RE = re.compile(r'Transferred (\d+)/(\d+) items from (\S.*)')
+ANSI_RE = re.compile(r'\x1b\[[0-9;]*m')
 
 
 def results_csv_final(f: Path) -> tuple[dict, int]:
@@ -45,8 +76,74 @@ def csv_rows(f: Path) -> int:
         return 0
 
 
+def transferred(log: Path) -> tuple[int, int] | None:
+    """(N, M) of train.py's last 'Transferred N/M items from <weights>' line in a run's log; None if absent."""
+    try:
+        text = ANSI_RE.sub('', log.read_text(errors='replace'))
+    except OSError:
+        return None
+    found = TRANSFER_RE.findall(text)
+    return (int(found[-1][0]), int(found[-1][1])) if found else None
+
+
 def file_hash(p: Path) -> str:
     return hashlib.sha256(Path(p).read_bytes()).hexdigest()[:16]
+
+
+CODE_GLOBS = ('extensions/**/*.py', 'yolov5/models/*.py', 'yolov5/utils/**/*.py', 'yolov5/train.py', 'yolov5/val.py')
+FINGERPRINT_CODE = ('import json, sys\nfrom extensions.benchmark.accuracy import model_fingerprint\n'
+                    'print(json.dumps({c: model_fingerprint(c) for c in sys.argv[1:]}))')
+
+
+def code_hash() -> str:
+    """Hash of the Python sources a training run executes (the overlay's blocks and the YOLOv5 base; not this
+    benchmark package). Each train.py imports them afresh, so an edit while the benchmark runs could give the
+    seeds of one model different code."""
+    h = hashlib.sha256()
+    files = {f for g in CODE_GLOBS for f in ROOT.glob(g) if 'benchmark' not in f.relative_to(ROOT).parts[:2]}
+    for f in sorted(files):
+        h.update(str(f.relative_to(ROOT)).encode())
+        try:
+            h.update(f.read_bytes())
+        except OSError:  # removed meanwhile: the name alone
+            pass
+    return h.hexdigest()[:16]
+
+
+def fresh_fingerprints(cfgs: list[str]) -> dict | None:
+    """model_fingerprint of each cfg with the code as it is on disk now (a fresh process: this one keeps the
+    modules it imported at the start); None if they do not build (an edit under way?)."""
+    path = os.pathsep.join([str(ROOT), str(BASE), *filter(None, [os.environ.get('PYTHONPATH')])])
+    try:
+        r = subprocess.run([sys.executable, '-c', FINGERPRINT_CODE, *cfgs], cwd=ROOT, capture_output=True, text=True,
+                           timeout=1800, env=dict(os.environ, PYTHONPATH=path))
+    except subprocess.TimeoutExpired:
+        return None
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith('{')]
+    return json.loads(lines[-1]) if r.returncode == 0 and lines else None
+
+
+class CodeWatch:
+    """Guards the runs of one benchmark against edits of the model code while it runs: the runs of a model must
+    all train the model its fingerprint (taken at the start, stored in each run's stamp) describes. When the
+    sources change (code_hash), the models are fingerprinted afresh: an edit that leaves every model's math
+    alone is accepted; a model whose fingerprint changed fails its runs from then on (a rerun with
+    --reuse-accuracy retrains all its seeds with the new code, its old stamps no longer matching)."""
+
+    def __init__(self, fingerprints: dict):
+        self.fps = fingerprints  # cfg -> fingerprint at the start
+        self.hash = code_hash()
+        self.changed: set[str] = set()
+
+    def ok(self, cfg: str) -> bool:
+        h = code_hash()
+        if h != self.hash:
+            fresh = fresh_fingerprints(list(self.fps))
+            if fresh is None:
+                return False  # the code does not build now: fail this run, look again before the next
+            self.changed |= {c for c, fp in self.fps.items() if not same_model(fresh.get(c), fp)}
+            self.hash = h
+        return cfg not in self.changed
 
 
 def model_fingerprint(cfg: str) -> dict:
@@ -69,25 +166,65 @@ def same_model(a: dict | None, b: dict) -> bool:
     return all(abs(u - v) <= 1e-3 * max(1.0, abs(v)) for u, v in zip(a['out'], b['out']))
 
 
-def train_command(e: Entry, data_yaml: Path, opt, imgsz: int, project: Path, name: str) -> list[str]:
-    """yolov5/train.py from scratch with the run's settings (opt: hyp, optimizer, epochs, acc_batch, ...)."""
+# -------------------------------------------------------------------------------------------------- runs
+@dataclass
+class Job:
+    """One train.py run: a model, a dataset, a case (scratch, finetune or pretrain) and a seed."""
+
+    entry: Entry
+    data: str  # dataset name: demo, shapes, coco128 or a data yaml's stem
+    data_yaml: Path
+    case: str
+    seed: int
+    epochs: int
+    img: int
+    weights: str = ''  # the checkpoint to start from ('' = from scratch)
+
+    @property
+    def name(self) -> str:
+        return f'{self.data}-{self.case}-{self.entry.name}-seed{self.seed}'
+
+    @property
+    def label(self) -> str:
+        return f'model {self.entry.name}, case {self.case}, seed {self.seed} (data {self.data})'
+
+
+def train_command(job: Job, opt, project: Path) -> list[str]:
+    """yolov5/train.py with the run's settings (opt: hyp, optimizer, acc_batch, workers, device); the runs of
+    one model differ only in --seed (and their --name)."""
     device = 'cpu' if opt.device == 'cpu' else str(torch.device(opt.device).index or 0)
-    return [sys.executable, str(BASE / 'train.py'), '--cfg', e.cfg, '--data', str(data_yaml), '--hyp', str(opt.hyp),
-            '--weights', '', '--optimizer', opt.optimizer, '--epochs', str(opt.epochs), '--img', str(imgsz),
-            '--batch-size', str(opt.acc_batch), '--workers', str(opt.workers), '--seed', str(opt.seed),
-            '--cache', 'ram', '--project', str(project), '--name', name, '--exist-ok', '--device', device,
-            '--noplots']
+    return [sys.executable, str(BASE / 'train.py'), '--cfg', job.entry.cfg, '--data', str(job.data_yaml),
+            '--hyp', str(opt.hyp), '--weights', job.weights, '--optimizer', opt.optimizer,
+            '--epochs', str(job.epochs), '--img', str(job.img), '--batch-size', str(opt.acc_batch),
+            '--workers', str(opt.workers), '--seed', str(job.seed), '--cache', 'ram', '--project', str(project),
+            '--name', job.name, '--exist-ok', '--device', device, '--noplots', '--noval']
 
 
-def run_training(cmd: list[str], run: Path, epochs: int, tick) -> int:
+def children_cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def train_env() -> dict:
+    """train.py's environment: unbuffered output, and OpenMP threads that sleep when idle
+    (OMP_WAIT_POLICY=PASSIVE unless set). By default they spin between parallel regions; on a shared CPU that
+    spinning burnt about 10x the work's CPU time (yolov5n, img 160: about 150 instead of 15 CPU s per epoch at
+    load 9 on 2 cores) and slowed every other process. The numerics do not change."""
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    env.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
+    return env
+
+
+def run_training(cmd: list[str], run: Path, epochs: int, tick) -> tuple[int, float]:
     """Run cmd (train.py) with its output in run/benchmark_train.log, ticking once per finished epoch (rows of
-    results.csv); stop it if interrupted. Returns its exit status."""
+    results.csv); stop it if interrupted. Returns its exit status and its CPU time (user + sys of train.py and
+    its data-loader workers, in seconds: unlike wall time, not stretched by other processes' load)."""
     done = 0
+    cpu0 = children_cpu_s()
     with open(run / 'benchmark_train.log', 'w') as fh:
         fh.write(' '.join(shlex.quote(c) for c in cmd) + '\n')
         fh.flush()
-        p = subprocess.Popen(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
-                             env=dict(os.environ, PYTHONUNBUFFERED='1'))
+        p = subprocess.Popen(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, env=train_env())
         try:
             while p.poll() is None:
                 time.sleep(2)
@@ -103,43 +240,98 @@ def run_training(cmd: list[str], run: Path, epochs: int, tick) -> int:
                 p.kill()
             raise
     tick(epochs - done)
-    return p.returncode
+    return p.returncode, children_cpu_s() - cpu0
 
 
-def train_accuracy(e: Entry, data_name: str, data_yaml: Path, opt, project: Path, tick) -> dict:
-    """Train e from scratch with yolov5/train.py (a subprocess) and read the final epoch's mAP."""
-    imgsz = opt.acc_img or ACC_IMG.get(data_name, 320)
-    run = project / f'{data_name}-{e.name}'
-    key = {'cfg': file_hash(e.cfg), 'data': str(data_yaml), 'data_yaml': file_hash(data_yaml),
-           'hyp': file_hash(opt.hyp), 'optimizer': opt.optimizer, 'epochs': opt.epochs, 'img': imgsz,
-           'batch': opt.acc_batch, 'seed': opt.seed, 'device': opt.device, 'torch': torch.__version__}
-    fp = model_fingerprint(e.cfg)
+def run_key(job: Job, opt) -> dict:
+    """Everything besides the model that decides a run; a stamp with another key is not reused."""
+    return {'cfg': file_hash(job.entry.cfg), 'data': str(job.data_yaml), 'data_yaml': file_hash(job.data_yaml),
+            'hyp': file_hash(opt.hyp), 'optimizer': opt.optimizer, 'epochs': job.epochs, 'img': job.img,
+            'batch': opt.acc_batch, 'seed': job.seed, 'case': job.case,
+            'weights': file_hash(job.weights) if job.weights else '', 'noval': True, 'device': opt.device,
+            'torch': torch.__version__}
+
+
+def _tail(run: Path, n: int = 3) -> str:
+    try:
+        return ' | '.join(ANSI_RE.sub('', (run / 'benchmark_train.log').read_text(errors='replace'))
+                          .strip().splitlines()[-n:])
+    except OSError:
+        return ''
+
+
+def read_run(job: Job, run: Path) -> dict:
+    """The final epoch's metrics of a finished run, or {'error': ...} when it is incomplete: fewer epochs than
+    asked, a metric that is not a number, or (fine-tuning) no 'Transferred N/M items' line."""
+    try:
+        metrics, n = results_csv_final(run / 'results.csv')
+    except (OSError, ValueError, KeyError) as err:
+        return {'error': f'no results: {err}'}
+    if n != job.epochs:
+        return {'error': f'results.csv has {n} of {job.epochs} epochs'}
+    if not all(math.isfinite(v) for v in metrics.values()):
+        return {'error': f'final metrics are not numbers: {metrics}'}
+    out = {**metrics, 'epochs': n}
+    if job.weights:
+        t = transferred(run / 'benchmark_train.log')
+        if t is None:
+            return {'error': f'no "Transferred N/M items" line: {job.weights} was not loaded'}
+        out['transferred'] = list(t)
+    if job.case == 'pretrain' and not (run / 'weights' / 'best.pt').is_file():
+        return {'error': 'no weights/best.pt'}
+    return out
+
+
+def run_job(job: Job, opt, project: Path, tick, fingerprints: dict, watch: CodeWatch | None = None) -> dict:
+    """Train job with yolov5/train.py (a subprocess) and read its final epoch; reuse a finished run with the
+    same key and model under --reuse-accuracy. {'error': ..., 'run': ...} if the run failed, or if watch saw the
+    model's code change before or while it trained."""
+    run = project / job.name
+    base = {'seed': job.seed, 'img': job.img, 'run': str(run)}
+    try:
+        key = run_key(job, opt)
+    except OSError as err:
+        return {**base, 'error': f'cannot read an input of the run: {err}'}
+    if job.entry.cfg not in fingerprints:
+        fingerprints[job.entry.cfg] = model_fingerprint(job.entry.cfg)
+    fp = fingerprints[job.entry.cfg]
     stamp = run / 'benchmark_stamp.json'
-    if opt.reuse_accuracy and stamp.is_file() and (run / 'results.csv').is_file():
+    if opt.reuse_accuracy and stamp.is_file():
         old = json.loads(stamp.read_text())
         if old.get('key') == key and same_model(old.get('model'), fp):
-            metrics, n = results_csv_final(run / 'results.csv')
-            tick(opt.epochs)
-            return {**metrics, 'epochs': n, 'img': imgsz, 'seconds': old.get('seconds'), 'run': str(run),
-                    'reused': old.get('date')}
+            res = read_run(job, run)
+            if 'error' not in res:
+                tick(job.epochs)
+                return {**base, **res, 'seconds': old.get('seconds'), 'cpu_s': old.get('cpu_s'),
+                        'reused': old.get('date')}
+    changed = {**base, 'error': f'the code of {job.entry.name} (extensions/, yolov5/) changed while the benchmark '
+                                'ran, so its seeds would train different models'}
+    if watch is not None and not watch.ok(job.entry.cfg):
+        tick(job.epochs)
+        return changed
     if run.exists():
         shutil.rmtree(run)
     run.mkdir(parents=True)
     t0 = time.time()
-    rc = run_training(train_command(e, data_yaml, opt, imgsz, project, run.name), run, opt.epochs, tick)
+    rc, cpu = run_training(train_command(job, opt, project), run, job.epochs, tick)
     seconds = time.time() - t0
     if rc:
-        tail = (run / 'benchmark_train.log').read_text().strip().splitlines()[-3:]
-        return {'error': f'train.py exit {rc}: ' + ' | '.join(tail), 'run': str(run)}
-    metrics, n = results_csv_final(run / 'results.csv')
+        return {**base, 'error': f'train.py exit {rc}: {_tail(run)}'}
+    if watch is not None and not watch.ok(job.entry.cfg):
+        return changed
+    res = read_run(job, run)
+    if 'error' in res:
+        return {**base, **res}
     now = dt.datetime.now().isoformat(timespec='seconds')
-    stamp.write_text(json.dumps({'key': key, 'model': fp, 'seconds': seconds, 'date': now}, indent=1))
-    return {**metrics, 'epochs': n, 'img': imgsz, 'seconds': seconds, 'run': str(run)}
+    stamp.write_text(json.dumps({'key': key, 'model': fp, 'seconds': seconds, 'cpu_s': cpu, 'date': now},
+                                indent=1))
+    return {**base, **res, 'seconds': seconds, 'cpu_s': cpu}
 
 
+# ------------------------------------------------------------------------------------------------- plan
 def accuracy_scales(spec: list[str] | None, data_name: str, groups: dict) -> list[str]:
-    """The scales to train on data_name: every scale of the run by default; 'n' for every dataset;
-    'coco128:n' for that dataset only."""
+    """The scales to train on data_name: every scale of the run by default; 'n' for every dataset; 'coco128:n'
+    for that dataset only."""
     if not spec:
         return list(groups)
     scales = []
@@ -152,20 +344,187 @@ def accuracy_scales(spec: list[str] | None, data_name: str, groups: dict) -> lis
     return scales
 
 
+def dataset(name: str) -> tuple[str, Path]:
+    """(name, data yaml) of demo, shapes, coco128 or a data yaml given by path (made or linked on first use).
+    FileNotFoundError if coco128 has no local copy; SystemExit for anything else."""
+    if name == 'demo':
+        return name, Path(ensure_shapes(DEMO_DATA, classes=DEMO_CLASSES, scene='demo'))
+    if name == 'shapes':
+        return name, Path(ensure_shapes())
+    if name == 'coco128':
+        return name, Path(link_coco128())
+    p = Path(name)
+    if not p.is_file():
+        raise SystemExit(f'{name}: not demo, shapes, coco128 or a data yaml')
+    return p.stem, p.resolve()
+
+
 def accuracy_datasets(names: list[str]) -> tuple[dict[str, Path], list[str]]:
-    """{name: data yaml} of shapes, coco128 or data yamls given by path; notes of the ones skipped."""
+    """{name: data yaml} of the datasets asked for; notes of the ones skipped (coco128 without a local copy)."""
     data, notes = {}, []
     for name in names:
-        if name == 'shapes':
-            data['shapes'] = Path(ensure_shapes())
-        elif name == 'coco128':
-            try:
-                data['coco128'] = Path(link_coco128())
-            except FileNotFoundError as err:
-                notes.append(f'coco128 skipped: no coco128 copy at {DEFAULT_SRC} ({err}).')
-        else:
-            p = Path(name)
-            if not p.is_file():
-                raise SystemExit(f'--acc-data {name}: not shapes, coco128 or a data yaml')
-            data[p.stem] = p.resolve()
+        try:
+            d, p = dataset(name)
+        except FileNotFoundError as err:
+            notes.append(f'coco128 skipped: no coco128 copy at {DEFAULT_SRC} ({err}).')
+            continue
+        data[d] = p
     return data, notes
+
+
+def image_size(opt, data_name: str) -> int:
+    return opt.acc_img or ACC_IMG.get(data_name, DEFAULT_IMG)
+
+
+def given_checkpoints(items: list[str] | None) -> dict[str, Path]:
+    """{scale: checkpoint} of --pretrained: 'SCALE=PATH', or a PATH named yolov5<scale>*.pt."""
+    out = {}
+    for item in items or []:
+        s, sep, path = item.partition('=')
+        if not sep:
+            path = item
+            m = re.match(r'yolov5([nsmlx])', Path(item).name)
+            if not m:
+                raise SystemExit(f'--pretrained {item}: cannot tell its scale from the name; write SCALE=PATH')
+            s = m.group(1)
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise SystemExit(f'--pretrained {item}: no such file')
+        out[s] = p.resolve()
+    return out
+
+
+def seeds_of(opt) -> list[int]:
+    return list(range(opt.seed, opt.seed + opt.seeds))
+
+
+def plan(groups: dict, opt) -> dict:
+    """What an accuracy part trains (by default at the smallest scale of the run only: each scale costs the
+    whole schedule again): {'data': {name: yaml}, 'notes': [...], 'scales': {data: [scales]},
+    'pretrain': {scale: Job | Path}, 'jobs': [Job, ...] seed-major (every model and case of seed 0 first)}."""
+    data, notes = accuracy_datasets(opt.acc_data)
+    if not data:
+        raise SystemExit('accuracy: no dataset left to train on (' + ' '.join(notes) + ')')
+    spec = opt.acc_scales or [min(groups, key=SCALES.index)]  # default: the smallest scale of the run
+    scales = {d: accuracy_scales(spec, d, groups) for d in data}
+    given = given_checkpoints(opt.pretrained)
+    pre: dict = {}
+    if 'finetune' in opt.cases:
+        pdata = None
+        for s in dict.fromkeys(s for ss in scales.values() for s in ss):
+            if s in given:
+                pre[s] = given[s]
+                continue
+            if pdata is None:
+                pdata = dataset(opt.pretrain_data)
+            pre[s] = Job(plain_entry(s), pdata[0], pdata[1], 'pretrain', opt.seed, opt.pretrain_epochs,
+                         image_size(opt, pdata[0]))
+    jobs = [Job(e, d, data[d], case, seed, opt.epochs, image_size(opt, d))
+            for seed in seeds_of(opt) for d in data for case in opt.cases for s in scales[d] for e in groups[s]]
+    return {'data': data, 'notes': notes, 'scales': scales, 'pretrain': pre, 'jobs': jobs}
+
+
+def total_epochs(p: dict) -> int:
+    return sum(j.epochs for j in p['pretrain'].values() if isinstance(j, Job)) + sum(j.epochs for j in p['jobs'])
+
+
+# ------------------------------------------------------------------------------------------------ measure
+def measure(groups: dict, opt, pbar) -> tuple[dict | None, list[str], list[str]]:
+    """Train everything of plan(); returns (acc, notes, failures). acc is None when any run failed or is
+    missing (fail closed: no summary of the seeds that happened to finish); failures name model, case and
+    seed with the run's log."""
+    p = plan(groups, opt)
+    project = Path(opt.project).resolve()
+    pbar.total = total_epochs(p)
+    pbar.refresh()
+    jobs = [*(j for j in p['pretrain'].values() if isinstance(j, Job)), *p['jobs']]
+    fingerprints = {cfg: model_fingerprint(cfg) for cfg in dict.fromkeys(j.entry.cfg for j in jobs)}
+    watch = CodeWatch(fingerprints)
+    failures: list[str] = []
+    pretrained: dict = {}
+    for s, job in p['pretrain'].items():
+        if isinstance(job, Path):
+            pretrained[s] = {'weights': str(job), 'given': True, 'hash': file_hash(job)}
+            continue
+        pbar.set_description(f'accuracy: pretrain {job.entry.name} on {job.data}')
+        r = run_job(job, opt, project, pbar.update, fingerprints, watch)
+        if 'error' in r:
+            failures.append(_failure(job, r))
+        else:
+            r['weights'] = str(Path(r['run']) / 'weights' / 'best.pt')
+        pretrained[s] = {'model': job.entry.name, 'data': job.data, 'data_yaml': str(job.data_yaml),
+                         'epochs': job.epochs, **r}
+    runs: dict = {}
+    for job in p['jobs']:
+        if job.case == 'finetune':
+            pre = pretrained[job.entry.scale]
+            if 'error' in pre:
+                failures.append(f'{job.label}: not run, its starting checkpoint failed ({pre["run"]})')
+                pbar.update(job.epochs)
+                continue
+            job.weights = pre['weights']
+        pbar.set_description(f'accuracy seed {job.seed}: {job.entry.name} {job.case}')
+        r = run_job(job, opt, project, pbar.update, fingerprints, watch)
+        if 'error' in r:
+            failures.append(_failure(job, r))
+        runs.setdefault(job.data, {}).setdefault(job.case, {}).setdefault(job.entry.name, []).append(r)
+    want = seeds_of(opt)
+    for d, cases in runs.items():  # every model of every case has every seed (by construction; checked anyway)
+        for case, models in cases.items():
+            for name, rs in models.items():
+                got = sorted(r['seed'] for r in rs if 'error' not in r)
+                if got != want and not any('error' in r for r in rs):
+                    failures.append(f'model {name}, case {case} (data {d}): seeds {got}, expected {want}')
+    if failures:
+        return None, p['notes'], failures
+    return summarise(groups, p, runs, pretrained, opt), p['notes'], []
+
+
+def _failure(job: Job, r: dict) -> str:
+    return f'{job.label}: {r["error"]} (log: {Path(r["run"]) / "benchmark_train.log"})'
+
+
+def settings(opt, p: dict) -> dict:
+    return {'seeds': seeds_of(opt), 'epochs': opt.epochs, 'pretrain_epochs': opt.pretrain_epochs,
+            'pretrain_data': opt.pretrain_data, 'cases': list(opt.cases), 'batch': opt.acc_batch,
+            'optimizer': opt.optimizer, 'hyp': str(opt.hyp), 'device': opt.device,
+            'img': {d: image_size(opt, d) for d in p['data']}, 'data': {d: str(y) for d, y in p['data'].items()},
+            'scales': p['scales'], 'confidence': stats.CONFIDENCE, 'interval': 'welch', 'validate': 'final epoch'}
+
+
+def summarise_model(runs: list[dict]) -> dict:
+    """Mean, sd, t-interval of the mean and the per-seed values of each metric, over a model's runs."""
+    runs = sorted(runs, key=lambda r: r['seed'])
+    out = {'runs': runs, 'seeds': [r['seed'] for r in runs]}
+    for m in (*METRICS, 'P', 'R'):
+        vals = [r[m] for r in runs]
+        out[m] = {**stats.mean_interval(vals), 'values': vals}
+    tr = {tuple(r['transferred']) for r in runs if r.get('transferred')}
+    out['transferred'] = list(next(iter(tr))) if len(tr) == 1 else [list(t) for t in sorted(tr)] or None
+    cpu = [r['cpu_s'] for r in runs if r.get('cpu_s') is not None]
+    out['cpu_s_mean'] = stats.mean(cpu) if cpu else None
+    return out
+
+
+def summarise(groups: dict, p: dict, runs: dict, pretrained: dict, opt) -> dict:
+    """The accuracy part of benchmark.json: settings, pretrained checkpoints and, per dataset and case, each
+    model's summary and each extension model's comparison with plain YOLOv5 of its scale."""
+    results: dict = {}
+    for d, cases in runs.items():
+        for case, models in cases.items():
+            block = {'img': image_size(opt, d), 'epochs': opt.epochs, 'seeds': seeds_of(opt), 'models': {},
+                     'comparisons': {}}
+            for name, rs in models.items():
+                block['models'][name] = summarise_model(rs)
+            for s in p['scales'][d]:
+                plain = groups[s][0]
+                for e in groups[s][1:]:
+                    pm, em = block['models'][plain.name], block['models'][e.name]
+                    block['comparisons'][e.name] = {
+                        'vs': plain.name, 'family': e.family,
+                        **{m: stats.compare(pm[m]['values'], em[m]['values']) for m in METRICS}}
+            results.setdefault(d, {})[case] = block
+    cpu = [r.get('cpu_s') for cs in runs.values() for ms in cs.values() for rs in ms.values() for r in rs]
+    cpu += [v.get('cpu_s') for v in pretrained.values()]
+    return {'settings': settings(opt, p), 'pretrained': pretrained, 'results': results,
+            'cpu_s_total': sum(c for c in cpu if c is not None)}

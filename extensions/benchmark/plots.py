@@ -1,5 +1,6 @@
-"""The report's PNG plots: params and GFLOPs, latency and training ratios, and (with accuracy) mAP against
-latency. Drawn with matplotlib's object API (no pyplot state, no display needed)."""
+"""The report's PNG plots: params and GFLOPs, latency and training ratios, and (with accuracy) per-seed mAP with
+each model's mean and 95% interval, and mean mAP against latency. Drawn with matplotlib's object API (no pyplot
+state, no display needed)."""
 
 from __future__ import annotations
 
@@ -99,26 +100,71 @@ def ratio_plot(ents: list[Entry], out: Path, files: list[str]) -> None:
     _save(fig, out, 'benchmark_ratios.png', files)
 
 
+def _blocks(acc: dict) -> list[tuple[str, str, dict]]:
+    return [(d, c, b) for d, cases in (acc or {}).get('results', {}).items() for c, b in cases.items()]
+
+
+CASE_WORDS = {'scratch': 'from scratch', 'finetune': 'fine-tuned from plain YOLOv5'}
+
+
+def seeds_plot(ents: list[Entry], acc: dict, out: Path, files: list[str]) -> None:
+    """Per dataset and case: each model's per-seed mAP50-95 (dots), its mean (bar) and the 95% t-interval of the
+    mean (error bar); a dotted line at plain YOLOv5's mean of each scale."""
+    blocks = _blocks(acc)
+    if not blocks:
+        return
+    order = [e.name for e in ents]
+    fam = {e.name: e.family for e in ents}
+    width = max(5.0, 0.9 * max(len(b['models']) for _, _, b in blocks) + 2.5)
+    fig = Figure(figsize=(width * len(blocks), 4.6))
+    axes = fig.subplots(1, len(blocks), squeeze=False, sharey=True)
+    for ax, (d, case, b) in zip(axes[0], blocks):
+        names = sorted(b['models'], key=lambda n: order.index(n) if n in order else len(order))
+        for i, n in enumerate(names):
+            v = b['models'][n]['mAP50-95']
+            col = color(fam.get(n, ''))
+            k = len(v['values'])
+            xs = [i - 0.12 + 0.18 * (j - (k - 1) / 2) / max(1, k - 1) for j in range(k)]
+            ax.scatter(xs, v['values'], color=col, s=22, alpha=0.75, zorder=3)
+            lo, hi = v['lo'], v['hi']
+            yerr = [[v['mean'] - lo], [hi - v['mean']]] if lo == lo and hi == hi else None
+            ax.errorbar([i + 0.18], [v['mean']], yerr=yerr, fmt='D', color=col, ms=6, capsize=4, lw=1.4, zorder=4)
+            if not fam.get(n):
+                ax.axhline(v['mean'], color=PLAIN_COLOR, lw=0.8, ls=':', zorder=1)
+        ax.set_xticks(range(len(names)), names, rotation=30, ha='right', fontsize=8)
+        ep = f'{b["epochs"]} epoch' + ('s' if b['epochs'] != 1 else '')
+        ax.set_title(f'{d}: {CASE_WORDS.get(case, case)}\n{len(b["seeds"])} seeds, {ep}, '
+                     f'img {b["img"]}', fontsize=9)
+        ax.grid(axis='y', alpha=0.3)
+    axes[0][0].set_ylabel('mAP50-95, final epoch (val)')
+    fig.text(0.01, 0.01, 'dots: one run per seed; diamond: mean with its 95% t-interval; dotted: plain YOLOv5\'s '
+             'mean. SHORT schedule on synthetic data, not a COCO claim.', fontsize=7)
+    _save(fig, out, 'benchmark_accuracy_seeds.png', files)
+
+
 def accuracy_plot(ents: list[Entry], acc: dict, out: Path, files: list[str]) -> None:
-    dsets = list(acc)
-    fig = Figure(figsize=(5.5 * len(dsets), 4.4))
-    axes = fig.subplots(1, len(dsets), squeeze=False)
+    """Mean mAP50-95 over seeds (95% interval of the mean) against PyTorch latency, per dataset and case."""
+    blocks = _blocks(acc)
+    if not blocks or not any('torch' in e.results for e in ents):
+        return
+    fig = Figure(figsize=(5.5 * len(blocks), 4.4))
+    axes = fig.subplots(1, len(blocks), squeeze=False)
     suffixes = sorted({e.family for e in ents}, key=lambda f: (f != '', f))
-    for ax, d in zip(axes[0], dsets):
+    for ax, (d, case, b) in zip(axes[0], blocks):
         for e in ents:
-            a = acc[d].get(e.name)
-            if not a or 'mAP50-95' not in a or 'torch' not in e.results:
+            m = b['models'].get(e.name)
+            if not m or 'torch' not in e.results:
                 continue
-            ax.scatter(e.results['torch']['latency_ms'], a['mAP50-95'], color=color(e.family),
-                       marker='o' if e.scale == 'n' else 's' if e.scale == 's' else '^', s=50)
-            ax.annotate(e.name, (e.results['torch']['latency_ms'], a['mAP50-95']), fontsize=7,
-                        xytext=(4, 3), textcoords='offset points')
-        ep = next((a['epochs'] for a in acc[d].values() if 'epochs' in a), '?')
+            v, x = m['mAP50-95'], e.results['torch']['latency_ms']
+            yerr = [[v['mean'] - v['lo']], [v['hi'] - v['mean']]] if v['lo'] == v['lo'] else None
+            ax.errorbar([x], [v['mean']], yerr=yerr, color=color(e.family), capsize=3,
+                        fmt='o' if e.scale == 'n' else 's' if e.scale == 's' else '^', ms=7)
+            ax.annotate(e.name, (x, v['mean']), fontsize=7, xytext=(4, 3), textcoords='offset points')
         ax.legend(handles=[Line2D([], [], ls='', marker='o', color=color(f), label=label(f)) for f in suffixes],
                   fontsize=7)
         ax.set_xlabel('PyTorch fused latency, batch 1 (ms)')
-        ax.set_ylabel('mAP50-95 (final epoch)')
-        ax.set_title(f'{d}: SHORT schedule ({ep} epoch{"s" if ep != 1 else ""} from scratch), not a COCO claim',
+        ax.set_ylabel(f'mAP50-95, mean of {len(b["seeds"])} seeds (95% CI)')
+        ax.set_title(f'{d}, {CASE_WORDS.get(case, case)}: SHORT schedule ({b["epochs"]} epochs), not a COCO claim',
                      fontsize=9)
         ax.grid(alpha=0.3)
     _save(fig, out, 'benchmark_latency_map.png', files)
@@ -131,8 +177,9 @@ def plots(groups: dict, acc: dict, out: Path) -> list[str]:
     ents = [e for g in groups.values() for e in g]
     files: list[str] = []
     with style.context('default'):
-        cost_plot(ents, out, files)
+        if any('static' in e.results for e in ents):
+            cost_plot(ents, out, files)
         ratio_plot(ents, out, files)
-        if acc:
-            accuracy_plot(ents, acc, out, files)
+        seeds_plot(ents, acc, out, files)
+        accuracy_plot(ents, acc, out, files)
     return files

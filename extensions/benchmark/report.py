@@ -10,11 +10,15 @@ from pathlib import Path
 
 from extensions import families
 
+from . import stats
 from .models import ROOT, Entry
-from .targets import TARGET_SCALE, fmt_target, target_scale_entries, targets_for
+from .stats import fnum
+from .targets import RUNTIMES, TARGET_SCALE, fmt_target, target_scale_entries, targets_for
 
 DEFAULT_OUT = ROOT / 'docs' / 'benchmark'  # generated: benchmark.md, benchmark.json, the PNGs
 DOCS_NOTES = ROOT / 'docs' / 'benchmark_notes.md'  # hand-written notes appended to the report in DEFAULT_OUT
+CASES = ('scratch', 'finetune')  # the cases of the accuracy part (extensions.benchmark.accuracy) and their titles
+CASE_TITLES = {'scratch': 'from scratch', 'finetune': 'fine-tuned from a plain YOLOv5 checkpoint'}
 
 
 def rel(p) -> str:
@@ -61,35 +65,64 @@ def head(meta, opt) -> list[str]:
             'Command:', '', '```', meta['command'], '```', '']
 
 
+def timed(groups) -> bool:
+    """Whether the run measured cost and speed (not --only accuracy)."""
+    return any('cost' in e.results for g in groups.values() for e in g)
+
+
+def acc_blocks(acc) -> list[tuple[str, str, dict]]:
+    """(dataset, case, block) of an accuracy part over seeds, in the order they were run."""
+    return [(d, c, b) for d, cases in (acc or {}).get('results', {}).items() for c, b in cases.items()]
+
+
 def summary(groups, acc) -> list[str]:
+    blocks = acc_blocks(acc)
+    S = ['## Summary (ratios to plain YOLOv5 of the same scale)' if timed(groups) else '## Summary', '']
+    if timed(groups):
+        S += _ratio_table(groups, blocks)
+    S += verdict_lines(acc)
+    if timed(groups):
+        S += _targets_line(groups)
+    return S
+
+
+def _ratio_table(groups, blocks) -> list[str]:
     ents = [e for g in groups.values() for e in g]
-    dsets = list(acc)
-    S = ['## Summary (ratios to plain YOLOv5 of the same scale)', '',
-         '| model | params | GFLOPs | latency PyTorch | latency ORT | GFLOP/s PyTorch | GFLOP/s ORT | train img/s |'
-         + ''.join(f' mAP50-95 {d} |' for d in dsets),
-         '|---|---:|---:|---:|---:|---:|---:|---:|' + '---:|' * len(dsets)]
+    S = ['| model | params | GFLOPs | latency PyTorch | latency ORT | GFLOP/s PyTorch | GFLOP/s ORT | train img/s |'
+         + ''.join(f' mAP50-95 {d} {c} |' for d, c, _ in blocks),
+         '|---|---:|---:|---:|---:|---:|---:|---:|' + '---:|' * len(blocks)]
     for e in ents:
         c, g = e.results['cost'], e.results.get
         cells = [e.name, f'{c["params_ratio"]:.2f}', f'{c["gflops_ratio"]:.2f}',
                  *(fr(g(k)['ratio']['median']) if g(k) else '-' for k in ('torch', 'onnx')),
                  *(fr(g(k)['rate_ratio']) if g(k) else '-' for k in ('torch', 'onnx')),
                  fr(g('train')['ratio']['median']) if g('train') else '-']
-        cells += [fr(acc[d].get(e.name, {}).get('mAP50-95'), 3) for d in dsets]
+        cells += [_mean_sd(b['models'].get(e.name), 'mAP50-95') for _, _, b in blocks]
         S.append('| ' + ' | '.join(cells) + ' |')
-    S += ['', 'Latency: lower is better; GFLOP/s and training images/s: higher is better.'
-          + (' mAP: short schedule, see below.' if dsets else ''), '']
+    return S + ['', 'Latency: lower is better; GFLOP/s and training images/s: higher is better.'
+                + (' mAP50-95: mean +- sd over seeds, short schedule, see Accuracy.' if blocks else ''), '']
+
+
+def _targets_line(groups) -> list[str]:
     tents, official = target_scale_entries(groups)
     tl = [t for e in tents for t in targets_for(e, force=True)]
     missed = [f'{e.name} ({"; ".join(t["what"] for t in targets_for(e, force=True) if t["status"] == "missed")})'
               for e in tents if any(t['status'] == 'missed' for t in targets_for(e, force=True))]
-    S += [f'**Targets** ({"yolov5" + TARGET_SCALE if official else "informational, not at the target scale"}): '
-          f'{sum(t["status"] == "met" for t in tl)} of {len(tl)} met' + (f'; missed: {", ".join(missed)}.' if missed
-                                                                         else '.'), '']
-    return S
+    return [f'**Targets** ({"yolov5" + TARGET_SCALE if official else "informational, not at the target scale"}): '
+            f'{sum(t["status"] == "met" for t in tl)} of {len(tl)} met' + (f'; missed: {", ".join(missed)}.' if missed
+                                                                           else '.'), '']
 
 
 def machine(meta) -> list[str]:
     dev = 'GPU' if meta['device'] == 'cuda' else 'CPU'
+    if meta.get('timing_min') is None:  # --only accuracy
+        return ['## Machine', '',
+                f'- {dev}: {meta["cpu"]}' + (f' ({meta["cpu_flags"]})' if meta['cpu_flags'] else '')
+                + f', {meta["cores"]} logical cores' + (f'; GPU: {meta["gpu"]}' if meta.get('gpu') else ''),
+                f'- Python {meta["python"]}, torch {meta["torch"]}, {meta["os"]}',
+                f'- load average (1, 5, 15 min) at the start: {fla(meta["load_start"])}; at the end: '
+                f'{fla(meta["load_end"])} (training CPU time is reported per run: the load stretches wall time)',
+                '']
     return ['## Machine', '',
             f'- {dev}: {meta["cpu"]}' + (f' ({meta["cpu_flags"]})' if meta['cpu_flags'] else '')
             + f', {meta["cores"]} logical cores; {meta["threads"]} threads (torch.set_num_threads, onnxruntime '
@@ -184,31 +217,174 @@ def training(ents: list[Entry], opt) -> list[str]:
     return L + ['']
 
 
-def accuracy(ents: list[Entry], acc, acc_notes, opt) -> list[str]:
-    if not (acc or acc_notes):
+def percentiles(ents: list[Entry], opt) -> list[str]:
+    """P50/P95/P99 latency of every model and runtime (each runtime that has timed runs: PyTorch, onnxruntime,
+    and any other a run adds), from the same timed runs as the medians above."""
+    titles = dict(RUNTIMES)
+    rows = []
+    for e in ents:
+        for kind, r in e.results.items():
+            if isinstance(r, dict) and 'latency_ms' in r and r.get('times'):
+                p = r.get('percentiles_ms') or stats.latency_percentiles(r['times'])
+                rows.append(f'| {e.name} | {titles.get(kind, kind)} | {fr(p["p50"], 1)} | {fr(p["p95"], 1)} | '
+                            f'{fr(p["p99"], 1)} | {p["n"]} |')
+    if not rows:
         return []
-    L = ['## Accuracy: SHORT SCHEDULE (not a claim about COCO)', '',
-         f'Every model trained **from scratch** by `yolov5/train.py` with the same seed ({opt.seed}), epochs '
-         f'({opt.epochs}), batch ({opt.acc_batch}), optimizer ({opt.optimizer}) and hyperparameters '
-         f'(`{rel(opt.hyp)}`), `--cache ram`, the recipe of the demo (docs/demo.md); '
-         'mAP of the final epoch (results.csv), on the dataset\'s val split. A few CPU epochs only show which '
-         'model learns faster early; rankings after a full schedule can differ.', '']
-    for d, rows in acc.items():
-        img = next((a['img'] for a in rows.values() if 'img' in a), '?')
-        L += [f'### {d} (img {img})', '', '| model | mAP50 | mAP50-95 | P | R | train time (min) |',
-              '|---|---:|---:|---:|---:|---:|']
-        for e in ents:
-            a = rows.get(e.name)
-            if not a:
-                continue
-            if 'error' in a:
-                L.append(f'| {e.name} | error: {a["error"]} | | | | |')
-                continue
-            note = f' (reused from {a["reused"]})' if a.get('reused') else ''
-            L.append(f'| {e.name} | {a["mAP50"]:.3f} | {a["mAP50-95"]:.3f} | {a["P"]:.3f} | {a["R"]:.3f} | '
-                     f'{(a["seconds"] or 0) / 60:.1f}{note} |')
-        L.append('')
+    return [f'## Latency percentiles (batch 1, {opt.img}x{opt.img})', '',
+            'Of the same timed runs as the table above (plain YOLOv5: its runs of every pair, so more of them); '
+            'linear interpolation between runs, so with 20 runs P99 lies between the two slowest: a tail '
+            'estimate only with many runs.', '',
+            '| model | runtime | P50 ms | P95 ms | P99 ms | runs |', '|---|---|---:|---:|---:|---:|', *rows, '']
+
+
+def epochs(n) -> str:
+    return f'{n} epoch' + ('' if n == 1 else 's')
+
+
+def _mean_sd(m: dict | None, metric: str) -> str:
+    if not m:
+        return '-'
+    v = m[metric]
+    return f'{v["mean"]:.3f} +- {fr(v["sd"], 3)}'
+
+
+def _transfer(m: dict) -> str:
+    t = m.get('transferred')
+    if not t:
+        return '-'
+    return f'{t[0]}/{t[1]}' if isinstance(t[0], int) else ', '.join(f'{a}/{b}' for a, b in t)
+
+
+def _family_title(name: str, suffix: str) -> str:
+    fam = families.of_suffix(suffix) if suffix else None
+    return f'{fam.title} ({name})' if fam is not None and fam.suffix == suffix else name
+
+
+def verdict_lines(acc) -> list[str]:
+    """The verdict of each extension model in each case, in words the interval supports (mAP50-95)."""
+    blocks = acc_blocks(acc)
+    if not blocks:
+        return []
+    st = acc['settings']
+    L = [f'**Accuracy** (mAP50-95, extension minus plain YOLOv5 of the same scale, mean over {len(st["seeds"])} '
+         f'seeds each, Welch 95% CI; {epochs(st["epochs"])}: a short schedule, see Accuracy below):', '']
+    for d, case, b in blocks:
+        for name, c in b['comparisons'].items():
+            L.append(f'- {d}, {CASE_TITLES.get(case, case)}: {_family_title(name, c["family"])}: '
+                     f'{c["mAP50-95"]["verdict"]}; run-to-run spread {fr(c["mAP50-95"]["sd_ratio"], 1)}x plain\'s.')
+    return L + ['']
+
+
+def _pretrained_text(acc) -> str:
+    pre = acc.get('pretrained') or {}
+    parts = []
+    for s, p in pre.items():
+        if p.get('given'):
+            parts.append(f'yolov5{s}: `{rel(p["weights"])}` (given with --pretrained)')
+        else:
+            parts.append(f'yolov5{s}: plain `{p["model"]}` trained by this benchmark on `{p["data"]}` for '
+                         f'{epochs(p["epochs"])} (seed {p["seed"]}, same recipe, img {p["img"]}; mAP50-95 '
+                         f'{p["mAP50-95"]:.3f} on its own val split), `{rel(p["weights"])}`'
+                         + (f' (reused from {p["reused"]})' if p.get('reused') else ''))
+    return '; '.join(parts)
+
+
+def accuracy_method(acc, opt) -> list[str]:
+    st = acc['settings']
+    seeds = st['seeds']
+    cases = st['cases']
+    L = ['## Accuracy over seeds: SHORT SCHEDULE (not a claim about COCO)', '',
+         f'Every model trained by `yolov5/train.py` {len(seeds)} times, seeds {", ".join(map(str, seeds))} '
+         f'(`--seed`: initial weights, data order, augmentation; nothing else differs between the runs of one '
+         f'model), {epochs(st["epochs"])}, batch {st["batch"]}, optimizer {st["optimizer"]}, hyperparameters '
+         f'`{rel(st["hyp"])}` (the recipe of the demo, docs/demo.md), `--cache ram`; mAP of the final epoch '
+         f'(`--noval`: only the final epoch is validated, and it is the one read) on the dataset\'s val split. '
+         f'The same number of seeds for every model; a run that fails makes the whole benchmark fail (no mean of '
+         f'the seeds that happened to finish).', '']
+    if 'scratch' in cases:
+        L += ['- **From scratch**: `--weights \'\'`.']
+    if 'finetune' in cases:
+        L += ['- **Fine-tuned**: `--weights <checkpoint>` of plain YOLOv5 trained on another task, as users '
+              'start from `yolov5s.pt`; train.py loads the tensors whose names and shapes match (the "transferred" '
+              'column: the swapped C3 blocks and the detection head of another class count start from scratch). '
+              f'Checkpoints: {_pretrained_text(acc)}.']
+    L += ['- **Differences**: extension minus plain YOLOv5 of the same scale, mean over seeds, with **Welch\'s '
+          't-interval** (95%): the runs of two models are independent samples whose spreads differ (an extension '
+          'can vary much more from seed to seed than plain YOLOv5), so the pooled-variance interval would be '
+          'wrong; degrees of freedom by Welch-Satterthwaite. The paired-by-seed interval is shown alongside: runs '
+          'with the same seed share data order and augmentation but not initial weights, so the pairing is weak. '
+          '**Verdicts** use Welch\'s interval of mAP50-95: "better" or "worse" only when the whole interval lies '
+          'on one side of 0; otherwise "no difference detectable at this budget" (not "equal": with '
+          f'{len(seeds)} seeds the interval is wide, and more seeds narrow it).',
+          '- **Spread**: the standard deviation of mAP50-95 over seeds, and its ratio to plain\'s: how much '
+          'less predictable one training run of the model is.', '']
+    return L
+
+
+def accuracy(ents: list[Entry], acc, acc_notes, opt) -> list[str]:
+    blocks = acc_blocks(acc)
+    if not (blocks or acc_notes):
+        return []
+    L = accuracy_method(acc, opt) if blocks else ['## Accuracy', '']
+    order = [e.name for e in ents]
+    for d, case, b in blocks:
+        seeds = ', '.join(map(str, b['seeds']))
+        ft = case == 'finetune'
+        L += [f'### {d}, {CASE_TITLES.get(case, case)} (img {b["img"]}, {epochs(b["epochs"])}, seeds {seeds})', '',
+              '| model | mAP50 mean +- sd | mAP50-95 mean +- sd | 95% CI of the mean | mAP50-95 per seed |'
+              + (' tensors transferred |' if ft else '') + ' CPU min per run |',
+              '|---|---:|---:|---:|---|' + ('---:|' if ft else '') + '---:|']
+        for name in sorted(b['models'], key=lambda n: order.index(n) if n in order else len(order)):
+            m = b['models'][name]
+            v = m['mAP50-95']
+            reused = sum(bool(r.get('reused')) for r in m['runs'])
+            cpu = m.get('cpu_s_mean')
+            L.append(f'| {name} | {_mean_sd(m, "mAP50")} | {_mean_sd(m, "mAP50-95")} | {fnum(v["lo"])}..'
+                     f'{fnum(v["hi"])} | {", ".join(f"{x:.3f}" for x in v["values"])} |'
+                     + (f' {_transfer(m)} |' if ft else '')
+                     + f' {fr(cpu / 60 if cpu is not None else None, 1)}' + (f' ({reused} reused)' if reused else '')
+                     + ' |')
+        L += ['', '| vs plain | diff mAP50-95 (Welch 95% CI) | paired by seed (95% CI) | diff mAP50 (Welch 95% CI) '
+              '| spread: sd ratio ext/plain | verdict (mAP50-95) |', '|---|---:|---:|---:|---:|---|']
+        for name, c in b['comparisons'].items():
+            w, p, w50 = c['mAP50-95']['welch'], c['mAP50-95']['paired'], c['mAP50']['welch']
+            L.append(f'| {name} vs {c["vs"]} | {fnum(w["diff"], 3, True)} ({fnum(w["lo"], 3, True)}..'
+                     f'{fnum(w["hi"], 3, True)}) | '
+                     + (f'{fnum(p["diff"], 3, True)} ({fnum(p["lo"], 3, True)}..{fnum(p["hi"], 3, True)})' if p
+                        else '-')
+                     + f' | {fnum(w50["diff"], 3, True)} ({fnum(w50["lo"], 3, True)}..{fnum(w50["hi"], 3, True)}) | '
+                       f'{fr(c["mAP50-95"]["sd_ratio"], 1)} | {c["mAP50-95"]["verdict"]} |')
+        L += [''] + findings(case, b) + ['']
+    if acc.get('cpu_s_total') is not None and blocks:
+        L += [f'CPU time of the training runs (user + sys of train.py and its data loaders, all seeds and cases, '
+              f'pretraining included): {acc["cpu_s_total"] / 3600:.2f} h.', '']
     return L + [f'- {n}' for n in acc_notes] + ([''] if acc_notes else [])
+
+
+def findings(case: str, b: dict) -> list[str]:
+    """The spread of each extension against plain, and after fine-tuning, which families lose and by how much."""
+    L = []
+    for name, c in b['comparisons'].items():
+        pm, em = b['models'][c['vs']]['mAP50-95'], b['models'][name]['mAP50-95']
+        r = c['mAP50-95']['sd_ratio']
+        if math.isnan(r):
+            continue
+        L.append(f'- Spread: {name} sd {fr(em["sd"], 3)} against {c["vs"]}\'s {fr(pm["sd"], 3)} '
+                 f'({fr(r, 1)}x): ' + ('one run of it says less than one run of plain.' if r > 1.5 else
+                                       'much the same run-to-run noise as plain.' if r >= 1 / 1.5 else
+                                       'steadier from run to run than plain.'))
+    if case == 'finetune':
+        lose = [(n, c) for n, c in b['comparisons'].items() if c['mAP50-95']['kind'] == 'worse']
+        for n, c in lose:
+            w = c['mAP50-95']['welch']
+            L.append(f'- **Fine-tuned from the plain checkpoint, {n} loses to {c["vs"]}**: by {fnum(-w["diff"])} '
+                     f'mAP50-95 ({stats.ci_text(w["lo"], w["hi"])}), starting with '
+                     f'{_transfer(b["models"][n])} tensors from the checkpoint against plain\'s '
+                     f'{_transfer(b["models"][c["vs"]])}.')
+        if not lose and b['comparisons']:
+            L.append('- Fine-tuned from the plain checkpoint, no extension model is detectably worse than plain at '
+                     'this budget (see the intervals: "not detectably worse" is not "as good").')
+    return L
 
 
 def targets(groups) -> list[str]:
@@ -269,12 +445,14 @@ def plot_links(files: list[str]) -> list[str]:
 
 
 def write_report(groups, acc, acc_notes, meta, opt, out: Path, files: list[str]) -> Path:
-    """out/benchmark.md: summary, machine, method, cost, latency, training, accuracy, targets, profiles of
-    missed targets, notes, plots."""
+    """out/benchmark.md: summary, machine, method, cost, latency and its percentiles, training, accuracy over
+    seeds, targets, profiles of missed targets, notes, plots (--only accuracy: summary, machine, accuracy,
+    notes, plots)."""
     ents = [e for g in groups.values() for e in g]
-    L = (head(meta, opt) + summary(groups, acc) + machine(meta) + method(meta, opt) + cost(ents)
-         + latency(ents, meta, opt) + training(ents, opt) + accuracy(ents, acc, acc_notes, opt) + targets(groups)
-         + profiles(groups, opt) + notes(opt, out) + plot_links(files))
+    speed = (method(meta, opt) + cost(ents) + latency(ents, meta, opt) + percentiles(ents, opt)
+             + training(ents, opt)) if timed(groups) else []
+    L = (head(meta, opt) + summary(groups, acc) + machine(meta) + speed + accuracy(ents, acc, acc_notes, opt)
+         + (targets(groups) + profiles(groups, opt) if timed(groups) else []) + notes(opt, out) + plot_links(files))
     f = out / 'benchmark.md'
     f.write_text('\n'.join(L))
     return f
@@ -294,9 +472,17 @@ def write_json(groups, acc, acc_notes, meta, opt, out: Path) -> Path:
     return f
 
 
-def print_summary(groups, meta, report: Path, plot_files: list[Path]) -> None:
-    """The ratios table and the targets, met or missed, on stdout."""
+def print_summary(groups, meta, report: Path, plot_files: list[Path], acc=None) -> None:
+    """The ratios table and the targets, met or missed, and the accuracy verdicts, on stdout."""
     print(f'\nreport: {report}\nplots: {", ".join(map(str, plot_files))}\n')
+    if timed(groups):
+        _print_speed(groups, meta)
+    for line in verdict_lines(acc):
+        print(line)
+    print(f'\ndone in {meta["duration_min"]:.1f} min')
+
+
+def _print_speed(groups, meta) -> None:
     print(f'{"model":<18}{"params":>8}{"GFLOPs":>8}{"PT lat":>9}{"PT x":>7}{"ORT lat":>9}{"ORT x":>7}{"train x":>9}')
     for g in groups.values():
         for e in g:
@@ -313,4 +499,3 @@ def print_summary(groups, meta, report: Path, plot_files: list[Path]) -> None:
             print(f'  {t["status"].upper():<12} {e.name}: {fmt_target(t)}')
     if meta['other_cores'] > 0.1:
         print(f'WARNING: other processes used {meta["other_cores"]:.2f} cores during timing: timings disturbed')
-    print(f'\ndone in {meta["duration_min"]:.1f} min')

@@ -19,7 +19,7 @@ from models.yolo import Detect
 from .build import quiet
 from .machine import Quiet
 from .models import Entry
-from .stats import median, ratio_stats
+from .stats import latency_percentiles, median, ratio_stats
 
 
 class Timer:
@@ -195,8 +195,8 @@ def measure_latency(group: list[Entry], fms: dict, device, img: int, threads: in
 
 
 def summarise_latency(group: list[Entry]) -> None:
-    """Median latency, achieved GFLOP/s and its ratio to plain (GFLOPs ratio / latency ratio) of each model of
-    a group, from its timed pairs; needs results['cost'] (cost_ratios)."""
+    """Median latency, its P50/P95/P99 (ms), achieved GFLOP/s and its ratio to plain (GFLOPs ratio / latency
+    ratio) of each model of a group, from its timed pairs; needs results['cost'] (cost_ratios)."""
     for e in group:
         st = e.results['static']
         for kind in ('torch', 'onnx'):
@@ -205,6 +205,7 @@ def summarise_latency(group: list[Entry]) -> None:
             r = e.results[kind]
             lat = median(r['times'])
             r['latency_ms'] = lat * 1e3
+            r['percentiles_ms'] = latency_percentiles(r['times'])
             r['gflops_per_s'] = st['gflops_img'] / lat
             if e.plain:
                 r['ratio'] = ratio_stats([1.0])
