@@ -12,7 +12,8 @@ scripts as a user would:
   line OpenVINO logged (``YOLOV5_OPENVINO_PRECISION`` as in the environment; default f32);
 * latency in this process, batch 1 at the export size, the formats taking turns in each round (so that a noisy
   shared machine slows all of them alike), median of ``--rounds``, with the torch/onnxruntime/OpenVINO threads
-  set to ``--threads``.
+  set to ``--threads`` (default 1: on a shared, oversubscribed machine a 2-thread pool waits at every barrier for
+  its preempted thread; measured here under load 10, PyTorch took 400-700 ms with 2 threads and 40 ms with 1).
 
 Prints a Markdown table and writes it, with the commands run and the CPU flags, to ``<out>/measure.json``.
 """
@@ -125,7 +126,7 @@ def main(argv=None) -> int:
     ap.add_argument('--img', type=int, default=640)
     ap.add_argument('--out', type=Path, required=True)
     ap.add_argument('--rounds', type=int, default=50)
-    ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--threads', type=int, default=1)
     opt = ap.parse_args(argv)
     if not opt.weights.is_file():
         raise SystemExit(f'--weights {opt.weights}: no such file')
