@@ -73,7 +73,9 @@ def work(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('deploy')
     data = ensure_shapes(tmp / 'shapes', img=IMG, train=8, val=4, seed=5, classes=len(NAMES), verbose=False)
     image = sorted((data.parent / 'images' / 'val').glob('*.jpg'))[0]
-    return SimpleNamespace(tmp=tmp, env=nonet_env(tmp), data=data, image=image)
+    env = nonet_env(tmp)
+    env.pop(PRECISION_ENV, None)  # the runs below set it where they test it
+    return SimpleNamespace(tmp=tmp, env=env, data=data, image=image)
 
 
 @pytest.fixture(scope='module')
