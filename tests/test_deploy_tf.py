@@ -30,7 +30,6 @@ import torch
 import torch.nn as nn
 import yaml
 from block_utils import fuse, randomize_bn
-from conftest import ROOT
 from e2e_utils import nonet_env, run_yolo, val_map
 from export import run as export_run
 from models.common import Conv, DetectMultiBackend
@@ -54,6 +53,7 @@ from extensions.blocks import (
     SqueezeExcite,
 )
 from extensions.datasets.shapes import ensure_shapes
+from extensions.families import FAMILIES, MODELS_YAML, SCALES
 from extensions.registry import MissingTwinError, register, unregister
 
 pytestmark = pytest.mark.usefixtures('one_thread')
@@ -232,7 +232,12 @@ def test_twin_lookup_needs_no_tensorflow_for_the_error():
 
 
 # -------------------------------------------------------------------------------------- whole models, per family
-FAMILY_CFGS = ['yolov5n-res2', 'yolov5n-resnest', 'yolov5n-serd', 'yolov5s-rs']
+def smallest_yaml(suffix: str) -> str:
+    return next(f'yolov5{s}-{suffix}' for s in SCALES if (MODELS_YAML / f'yolov5{s}-{suffix}.yaml').is_file())
+
+
+# every family of the table at its smallest scale, and its variants (yolov5n-res2, -resnest, -serd, yolov5s-rs)
+FAMILY_CFGS = [smallest_yaml(x) for f in FAMILIES for x in (f.suffix, *f.variants)]
 E2E_CFG = 'yolov5n-res2'  # also exported to SavedModel and GraphDef, and run by detect.py and val.py
 IMG = {E2E_CFG: (64, 64)}  # val.py runs static models square; the others are exported non-square
 NAMES = ['circle', 'rectangle', 'triangle']
@@ -241,7 +246,7 @@ NAMES = ['circle', 'rectangle', 'triangle']
 def tiny_checkpoint(cfg: str, path: Path) -> Path:
     """A YOLOv5 checkpoint of the family's YAML (3 classes, random weights and BN statistics), as train.py saves."""
     torch.manual_seed(0)
-    model = Model(str(ROOT / 'models_yaml' / f'{cfg}.yaml'), ch=3, nc=len(NAMES))
+    model = Model(str(MODELS_YAML / f'{cfg}.yaml'), ch=3, nc=len(NAMES))
     randomize_bn(model, deep=True)
     model.nc, model.names = len(NAMES), dict(enumerate(NAMES))
     torch.save({'model': de_parallel(model).half(), 'ema': None, 'epoch': -1}, path)

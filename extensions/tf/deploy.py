@@ -37,15 +37,13 @@ LOGGER = logging.getLogger('yolov5')
 
 
 def fp32_file(weights) -> Path:
-    """``<dir>/<name>-fp32.tflite`` for the weights ``<dir>/<name>.pt`` (upstream's ``-fp16``/``-int8`` naming)."""
-    weights = Path(weights)
-    return weights.with_name(f'{weights.stem}-fp32.tflite')
+    """``<dir>/<name>-fp32.tflite`` for the weights ``<dir>/<name>.pt``, named as upstream names ``-fp16.tflite``."""
+    return Path(str(weights).replace('.pt', '-fp32.tflite'))
 
 
 def saved_model_dir(weights) -> Path:
     """``<dir>/<name>_saved_model``: where ``export_saved_model`` writes the SavedModel of ``<dir>/<name>.pt``."""
-    weights = Path(weights)
-    return weights.with_name(f'{weights.stem}_saved_model')
+    return Path(str(weights).replace('.pt', '_saved_model'))
 
 
 class _NoCustomGradientWarning(logging.Filter):
