@@ -23,4 +23,13 @@ with a segmentation fault and no message; in the other order both work. YOLOv5's
 at start, so this only matters to scripts and tests that import these modules first.
 """
 
+import importlib.util
+import sys
+
+if ('tensorflow' in sys.modules and not {'torchvision', 'triton'} & set(sys.modules)
+        and importlib.util.find_spec('triton') is not None):  # importing torchvision now would crash the process
+    raise ImportError('TensorFlow was imported before torchvision: with TensorFlow 2.21, importing torchvision '
+                      'afterwards kills the process (segmentation fault in triton). Fix: import torchvision (or '
+                      'YOLOv5, e.g. models.common) before tensorflow')
+
 import torchvision  # noqa: F401  (before TensorFlow, see above)
