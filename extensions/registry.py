@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from . import families
 from .families import FAMILIES
 
-__all__ = ['BlockSpec', 'ModelConfigError', 'register', 'unregister', 'registered', 'scaled', 'fixed', 'same',
-           'resolve', 'is_block', 'block_args', 'layer', 'parse']
+__all__ = ['BlockSpec', 'ModelConfigError', 'MissingTwinError', 'register', 'unregister', 'registered', 'scaled',
+           'fixed', 'same', 'resolve', 'is_block', 'block_args', 'layer', 'parse', 'tf_twin']
 
 
 # ----------------------------------------------------------------------------------------------- channel rules
@@ -59,10 +59,17 @@ class BlockSpec:
     out_channels: Callable[[int, object, float], int]
     repeats: bool
     family: str  # key of its row in extensions.families, or the module name for a block outside the table
+    tf: str | None = None  # 'module:Class' of its TensorFlow twin; None: the convention of tf_target()
 
     @property
     def consumes_arg(self) -> bool:
         return getattr(self.out_channels, 'consumes_arg', True)
+
+    def tf_target(self) -> str:
+        """Where the block's TensorFlow (Keras) twin lives, as ``'module:Class'``: the registration's ``tf=``, else
+        ``extensions.tf.<module of the block>:TF<ClassName>`` (``extensions/tf/res2net.py`` for a block of
+        ``extensions/res2net.py``)."""
+        return self.tf or f'extensions.tf.{self.module.__module__.rsplit(".", 1)[-1]}:TF{self.module.__name__}'
 
 
 _REGISTRY: dict[str, BlockSpec] = {}
@@ -80,12 +87,14 @@ def load_families() -> None:
 
 
 def register(cls=None, *, out: Callable = scaled, repeats: bool = False, family: str | None = None,
-             name: str | None = None):
+             name: str | None = None, tf: str | None = None):
     """Class decorator: make a block usable by name from a model YAML.
 
     ``@register(repeats=True)`` for a C3-like block ``(c1, c2, n=1, ...)``; ``@register()`` for a block
     ``(c1, c2, ...)`` whose output channels scale with the width multiple; ``out=same`` for one that keeps
-    its input channels. Registering a second, different class under a taken name raises ``ValueError``.
+    its input channels. ``tf='package.module:Class'`` names the block's TensorFlow twin for the SavedModel,
+    GraphDef and TFLite exports when it is not ``extensions.tf.<module>:TF<ClassName>`` (:func:`tf_twin`).
+    Registering a second, different class under a taken name raises ``ValueError``.
     """
 
     def wrap(c):
@@ -96,7 +105,7 @@ def register(cls=None, *, out: Callable = scaled, repeats: bool = False, family:
                              f"; register {c.__module__}.{c.__name__} under another name (register(name=...))")
         row = families.of_module(c.__module__)  # a family of the table, else the module's own name
         fam = family or (row.key if row else c.__module__.rsplit('.', 1)[-1])
-        spec = BlockSpec(key, c, out, repeats, fam)
+        spec = BlockSpec(key, c, out, repeats, fam, tf)
         _REGISTRY[key] = spec
         _BY_CLASS[c] = spec
         return c
@@ -247,3 +256,41 @@ def _dry_run(model, ch: int, size: int = 64) -> None:
                 y.append(x)
     finally:
         model.train(training)
+
+
+# ------------------------------------------------------------------------------- TensorFlow twins (patches/0014)
+class MissingTwinError(NotImplementedError):
+    """A registered block has no TensorFlow twin, so the SavedModel/GraphDef/TFLite exports cannot rebuild it."""
+
+
+def tf_twin(m):
+    """The TensorFlow (Keras) twin class of the registered block ``m`` (class or YAML name), imported on first use.
+
+    YOLOv5's TF exports rebuild the PyTorch model layer by layer in Keras (``models/tf.py``); a twin is called
+    as ``Twin(*args, w=module)`` with the block's constructor arguments and the PyTorch module whose weights it
+    takes. Raises :class:`MissingTwinError` naming the block and what to write when there is none.
+    """
+    load_families()
+    spec = _REGISTRY[m] if isinstance(m, str) else _BY_CLASS[m]
+    target = spec.tf_target()
+    module, _, cls = target.partition(':')
+    fix = (f'write class TF{spec.module.__name__}(keras.layers.Layer) in '
+           f'{"extensions/tf/" + module.rsplit(".", 1)[-1] + ".py" if spec.tf is None else module} whose '
+           f'__init__(self, *args, w=None) builds the Keras layers from the PyTorch module w and whose call() computes '
+           f'the block on NHWC tensors (see extensions/tf/res2net.py), or name an existing twin with '
+           f"@register(..., tf='package.module:Class')")
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name in ('tensorflow', 'keras'):
+            raise ModuleNotFoundError('the TensorFlow exports need TensorFlow: pip install "tensorflow-cpu>=2.20" '
+                                      '(see requirements.txt)', name=e.name) from e
+        if not module.startswith(e.name or '\0'):
+            raise  # an import inside the twin's module failed: its own error is the useful one
+        raise MissingTwinError(f"extension block '{spec.name}' ({spec.module.__module__}.{spec.module.__name__}) has "
+                               f'no TensorFlow twin: module {module} does not exist. Fix: {fix}') from None
+    twin = getattr(mod, cls, None)
+    if twin is None:
+        raise MissingTwinError(f"extension block '{spec.name}' ({spec.module.__module__}.{spec.module.__name__}) has "
+                               f'no TensorFlow twin: {module} has no {cls}. Fix: {fix}')
+    return twin
