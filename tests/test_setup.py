@@ -147,7 +147,7 @@ def test_setup_checks_requirements_with_compat_and_its_aliases(monkeypatch):
     so setup does not pip-install opencv-python over it. The check is compat's, the one YOLOv5 uses too."""
     names = [compat.Requirement(line).name.lower() for line in compat._parse_requirements(ROOT / 'requirements.txt')]
     assert 'opencv-python' in names
-    installed = {n: '999' for n in names if n != 'opencv-python'} | {'opencv-python-headless': '4.10.0.84'}
+    installed = {n: '99999' for n in names if n != 'opencv-python'} | {'opencv-python-headless': '4.10.0.84'}
     fake_distributions(monkeypatch, installed)
     monkeypatch.setattr(overlay_setup.subprocess, 'call', no_pip)
     monkeypatch.setattr(overlay_setup.subprocess, 'run', no_pip)
@@ -171,7 +171,7 @@ def test_setup_checks_requirements_with_compat_and_its_aliases(monkeypatch):
 def test_setup_pip_installs_only_the_unmet_lines(monkeypatch):
     """Something else missing next to opencv-python-headless: pip gets that line only, never opencv-python."""
     names = [compat.Requirement(line).name.lower() for line in compat._parse_requirements(ROOT / 'requirements.txt')]
-    installed = {n: '999' for n in names if n not in ('opencv-python', 'thop')}
+    installed = {n: '99999' for n in names if n not in ('opencv-python', 'thop')}
     installed |= {'opencv-python-headless': '4.10.0.84', 'numpy': '1.26.4'}
     fake_distributions(monkeypatch, installed)
     calls = []

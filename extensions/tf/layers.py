@@ -227,6 +227,18 @@ class TFC3Blocks(Twin):
         return self.cv3(tf.concat([y, self.cv2(x)], axis=-1))
 
 
+class TFResNetStage(Twin):
+    """:class:`extensions._layers.ResNetStage` (one stage of a pretrained backbone): its blocks' twins in order."""
+
+    def setup(self, w):
+        self.blocks = [twin(b) for b in w]
+
+    def call(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
 PARTS = {Conv: TFConv, nn.Conv2d: TFConv, BiasConv: TFConv, nn.AvgPool2d: TFAvgPool, SqueezeExcite: TFSqueezeExcite,
          DropPath: TFDropPath, DownsampleAvg: TFDownsampleAvg}
 
