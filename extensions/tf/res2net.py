@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from .layers import TFC3Blocks, TFConv, Twin, activation, twin
+from .layers import TFC3Blocks, TFConv, TFResNetStage, Twin, activation, twin
 
-__all__ = ['TFBottle2neck', 'TFC3_Res2Block']
+__all__ = ['TFBottle2neck', 'TFC3_Res2Block', 'TFRes2NetStage']
 
 
 class TFBottle2neck(Twin):
@@ -36,3 +36,8 @@ class TFBottle2neck(Twin):
 
 class TFC3_Res2Block(TFC3Blocks):
     """:class:`extensions.res2net.C3_Res2Block`: YOLOv5's C3 frame around :class:`TFBottle2neck` twins."""
+
+
+class TFRes2NetStage(TFResNetStage):
+    """:class:`extensions.res2net.Res2NetStage`: a stage of ``res2net50d``, its :class:`TFBottle2neck` twins in
+    order."""

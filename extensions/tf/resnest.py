@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from .layers import TFC3Blocks, TFConv, Twin, activation, mean_hw, twin
+from .layers import TFC3Blocks, TFConv, TFResNetStage, Twin, activation, mean_hw, twin
 
-__all__ = ['TFRadixSoftmax', 'TFSplitAttention', 'TFResNeStBottleneck', 'TFC3_ResNeSt']
+__all__ = ['TFRadixSoftmax', 'TFSplitAttention', 'TFResNeStBottleneck', 'TFC3_ResNeSt', 'TFResNeStStage']
 
 
 class TFRadixSoftmax(Twin):
@@ -77,3 +77,8 @@ class TFResNeStBottleneck(Twin):
 
 class TFC3_ResNeSt(TFC3Blocks):
     """:class:`extensions.resnest.C3_ResNeSt`: YOLOv5's C3 frame around :class:`TFResNeStBottleneck` twins."""
+
+
+class TFResNeStStage(TFResNetStage):
+    """:class:`extensions.resnest.ResNeStStage`: a stage of ``resnest50d``, its :class:`TFResNeStBottleneck` twins
+    in order."""

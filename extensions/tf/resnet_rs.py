@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
-from .layers import TFC3Blocks, TFConv, TFSqueezeExcite, Twin, activation, twin
+import tensorflow as tf
 
-__all__ = ['TFSEResNetDBottleneck', 'TFC3_SEResNetD', 'TFDeepStem', 'TFResNetDDown']
+from .layers import TFC3Blocks, TFConv, TFResNetStage, TFSqueezeExcite, Twin, activation, twin
+
+__all__ = ['TFSEResNetDBottleneck', 'TFC3_SEResNetD', 'TFDeepStem', 'TFResNetDDown', 'TFSEResNetDStage',
+           'TFResNetStem']
 
 
 class TFSEResNetDBottleneck(Twin):
@@ -42,3 +45,21 @@ class TFDeepStem(Twin):
 class TFResNetDDown(TFSEResNetDBottleneck):
     """:class:`extensions.resnet_rs.ResNetDDown`: the stride-``s`` SE-ResNet-D bottleneck with the ResNet-D
     shortcut."""
+
+
+class TFSEResNetDStage(TFResNetStage):
+    """:class:`extensions.resnet_rs.SEResNetDStage`: a stage of ``resnetrs50``, its :class:`TFSEResNetDBottleneck`
+    twins in order."""
+
+
+class TFResNetStem(Twin):
+    """:class:`extensions.resnet_rs.ResNetStem`: subtract the ``mean`` buffer (before the zero-padded first conv,
+    as in PyTorch), three 3x3 convs, then the stem pool (``MaxPool2d(3, 2, 1)`` or a stride-2 conv)."""
+
+    def setup(self, w):
+        self.mean = tf.constant(w.mean.detach().cpu().float().numpy().transpose(0, 2, 3, 1))  # [1, 1, 1, c1]
+        self.conv1, self.conv2, self.conv3 = TFConv(w=w.conv1), TFConv(w=w.conv2), TFConv(w=w.conv3)
+        self.pool = twin(w.pool)
+
+    def call(self, x):
+        return self.pool(self.conv3(self.conv2(self.conv1(x - self.mean))))
