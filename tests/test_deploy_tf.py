@@ -74,6 +74,12 @@ def tf():
 
 
 # ------------------------------------------------------------------------------------------------ block twins
+def with_mean(stem: ResNetStem) -> ResNetStem:
+    """A stem whose input-mean buffer is set, as scripts/init_backbone.py sets it to the ImageNet mean."""
+    stem.mean.copy_(torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+    return stem
+
+
 # id -> (constructor, c1). Every block and part: stride 1/2, shortcut or not, radix 1/2/4, cardinality 2, avd
 # first/last, grouped convs, ReLU/SiLU/no activation.
 CONFIGS = {
@@ -105,21 +111,16 @@ CONFIGS = {
     'c3-resnest-r4k2-red8': (lambda: C3_ResNeSt(16, 32, 1, True, 1, 0.5, 4, 2, 8), 16),
     'c3-serd': (lambda: C3_SEResNetD(16, 32, 2, drop_path=0.1), 16),
     'c3-serd-noshortcut': (lambda: C3_SEResNetD(16, 32, 1, False), 16),
-    # the layers of the pretrained backbones (models_yaml/yolov5m-<timm name>.yaml)
-    'stem-maxpool': (lambda: stem_with_mean(ResNetStem(3, 16, 8)), 3),
-    'stem-convpool': (lambda: stem_with_mean(ResNetStem(3, 16, 8, replace_pool=True)), 3),
-    'stage-res2': (lambda: Res2NetStage(16, 64, 2, 2), 16),
-    'stage-resnest': (lambda: ResNeStStage(16, 64, 2, 2), 16),
-    'stage-serd': (lambda: SEResNetDStage(16, 64, 2, 1), 16),
+    # the pretrained backbones' stages and stem (ReLU, BN eps 1e-5; the stem's max pool at odd sizes)
+    'stage-res2-s2': (lambda: Res2NetStage(16, 32, 2, 2), 16),
+    'stage-resnest-s2': (lambda: ResNeStStage(16, 32, 2, 2), 16),
+    'stage-serd-s1': (lambda: SEResNetDStage(16, 32, 2, 1), 16),
+    'stem-maxpool': (lambda: with_mean(ResNetStem(3, 16, 8)), 3),
+    'stem-replace-pool': (lambda: with_mean(ResNetStem(3, 16, 8, True)), 3),
     # shared parts, through the part table (extensions/tf/layers.py twin())
     'part-downsample-avg-s2': (lambda: DownsampleAvg(16, 32, 2), 16),
     'part-squeeze-excite': (lambda: SqueezeExcite(24, 0.25), 24),
 }
-
-
-def stem_with_mean(stem):
-    stem.mean.copy_(torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))  # as init_backbone.py sets it
-    return stem
 
 
 def torch_order(y: np.ndarray, detect, img) -> np.ndarray:

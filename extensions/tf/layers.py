@@ -13,7 +13,9 @@ module computes in eval mode:
   SPLIT/CONV_2D/CONCATENATION in TFLite, which every TFLite delegate runs (grouped CONV_2D is not);
 * ``AvgPool2d(3, s, 1)`` (count_include_pad=True) is a zero pad then a VALID average pool;
   ``AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False)`` (the ResNet-D shortcut) is TF's 'same' average
-  pool, which also averages only the values inside the map;
+  pool, which also averages only the values inside the map; ``MaxPool2d(3, 2, 1)`` (the pretrained backbones'
+  stem) is a mirror pad then a VALID max pool: each mirrored value is a copy of one inside the same window, so
+  the maximum is PyTorch's (which pads with -inf), with no infinite constant for TFLite's quantiser to meet;
 * drop path is the identity, as in eval mode.
 """
 
@@ -27,10 +29,10 @@ from tensorflow import keras
 from utils import activations as yolo_act
 
 from .. import registry
-from .._layers import BiasConv, C3Blocks, DownsampleAvg, DropPath, SqueezeExcite
+from .._layers import BiasConv, C3Blocks, DownsampleAvg, DropPath, ResNetStage, SqueezeExcite
 
-__all__ = ['Twin', 'activation', 'folded', 'twin', 'TFConv', 'TFAvgPool', 'TFSqueezeExcite', 'TFDropPath',
-           'TFDownsampleAvg', 'TFC3Blocks', 'mean_hw']
+__all__ = ['Twin', 'activation', 'folded', 'twin', 'TFConv', 'TFAvgPool', 'TFMaxPool', 'TFSqueezeExcite',
+           'TFDropPath', 'TFDownsampleAvg', 'TFC3Blocks', 'TFResNetStage', 'mean_hw']
 
 
 def _pair(v) -> tuple[int, int]:
@@ -175,6 +177,28 @@ class TFAvgPool(Twin):
         return tf.nn.avg_pool2d(x, self.k, self.s, self.padding)
 
 
+class TFMaxPool(Twin):
+    """``nn.MaxPool2d(k, s, p)`` without ceil mode or dilation: mirror padding (``SYMMETRIC``: the first padded
+    row repeats row 0, ...) then a VALID max pool. PyTorch pads with -inf; every window that covers a mirrored
+    value also covers the value it copies whenever ``p <= k / 2`` (which PyTorch requires), so the maxima are
+    equal (checked at odd and even sizes in tests/test_deploy_tf.py)."""
+
+    def setup(self, w):
+        if not isinstance(w, nn.MaxPool2d):
+            raise TypeError(f'TFMaxPool mirrors an nn.MaxPool2d, got {type(w).__name__}')
+        k, p, d = _pair(w.kernel_size), _pair(w.padding), _pair(w.dilation)
+        s = _pair(w.stride if w.stride is not None else w.kernel_size)
+        if w.ceil_mode or d != (1, 1) or any(pi > ki // 2 for pi, ki in zip(p, k)):
+            raise NotImplementedError(f'TFMaxPool: {w} is not supported (needs ceil_mode=False, dilation 1)')
+        self.k, self.s = [1, *k, 1], [1, *s, 1]
+        self.pad = None if p == (0, 0) else [[0, 0], [p[0], p[0]], [p[1], p[1]], [0, 0]]
+
+    def call(self, x):
+        if self.pad is not None:
+            x = tf.pad(x, self.pad, mode='SYMMETRIC')
+        return tf.nn.max_pool2d(x, self.k, self.s, 'VALID')
+
+
 class TFSqueezeExcite(Twin):
     """:class:`extensions._layers.SqueezeExcite`: ``x * sigmoid(fc2(relu(fc1(mean(x)))))``."""
 
@@ -228,9 +252,12 @@ class TFC3Blocks(Twin):
 
 
 class TFResNetStage(Twin):
-    """:class:`extensions._layers.ResNetStage` (one stage of a pretrained backbone): its blocks' twins in order."""
+    """:class:`extensions._layers.ResNetStage` (a stage of a pretrained backbone): the twins of its blocks in
+    order."""
 
     def setup(self, w):
+        if not isinstance(w, ResNetStage):
+            raise TypeError(f'{type(self).__name__} mirrors a ResNetStage, got {type(w).__name__}')
         self.blocks = [twin(b) for b in w]
 
     def call(self, x):
@@ -239,8 +266,8 @@ class TFResNetStage(Twin):
         return x
 
 
-PARTS = {Conv: TFConv, nn.Conv2d: TFConv, BiasConv: TFConv, nn.AvgPool2d: TFAvgPool, SqueezeExcite: TFSqueezeExcite,
-         DropPath: TFDropPath, DownsampleAvg: TFDownsampleAvg}
+PARTS = {Conv: TFConv, nn.Conv2d: TFConv, BiasConv: TFConv, nn.AvgPool2d: TFAvgPool, nn.MaxPool2d: TFMaxPool,
+         SqueezeExcite: TFSqueezeExcite, DropPath: TFDropPath, DownsampleAvg: TFDownsampleAvg}
 
 
 def twin(m: nn.Module):

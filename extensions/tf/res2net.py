@@ -39,4 +39,5 @@ class TFC3_Res2Block(TFC3Blocks):
 
 
 class TFRes2NetStage(TFResNetStage):
-    """:class:`extensions.res2net.Res2NetStage`: its :class:`TFBottle2neck` twins in order."""
+    """:class:`extensions.res2net.Res2NetStage`: a stage of ``res2net50d``, its :class:`TFBottle2neck` twins in
+    order."""

@@ -80,4 +80,5 @@ class TFC3_ResNeSt(TFC3Blocks):
 
 
 class TFResNeStStage(TFResNetStage):
-    """:class:`extensions.resnest.ResNeStStage`: its :class:`TFResNeStBottleneck` twins in order."""
+    """:class:`extensions.resnest.ResNeStStage`: a stage of ``resnest50d``, its :class:`TFResNeStBottleneck` twins
+    in order."""

@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import tensorflow as tf
-from models.common import Conv
 
 from .layers import TFC3Blocks, TFConv, TFResNetStage, TFSqueezeExcite, Twin, activation, twin
 
-__all__ = ['TFSEResNetDBottleneck', 'TFC3_SEResNetD', 'TFDeepStem', 'TFResNetDDown', 'TFSEResNetDStage', 'TFResNetStem']
+__all__ = ['TFSEResNetDBottleneck', 'TFC3_SEResNetD', 'TFDeepStem', 'TFResNetDDown', 'TFSEResNetDStage',
+           'TFResNetStem']
 
 
 class TFSEResNetDBottleneck(Twin):
@@ -48,26 +48,18 @@ class TFResNetDDown(TFSEResNetDBottleneck):
 
 
 class TFSEResNetDStage(TFResNetStage):
-    """:class:`extensions.resnet_rs.SEResNetDStage`: its :class:`TFSEResNetDBottleneck` twins in order."""
+    """:class:`extensions.resnet_rs.SEResNetDStage`: a stage of ``resnetrs50``, its :class:`TFSEResNetDBottleneck`
+    twins in order."""
 
 
 class TFResNetStem(Twin):
-    """:class:`extensions.resnet_rs.ResNetStem`: subtract the ``mean`` buffer, three 3x3 convs (the first strided),
-    then the stem pool: ``MaxPool2d(3, 2, 1)`` or a strided 3x3 conv. The max pool reads ReLU outputs (>= 0), so
-    padding them with zeros, as here, gives PyTorch's result (which pads with -inf): every window holds a real
-    value >= 0."""
+    """:class:`extensions.resnet_rs.ResNetStem`: subtract the ``mean`` buffer (before the zero-padded first conv,
+    as in PyTorch), three 3x3 convs, then the stem pool (``MaxPool2d(3, 2, 1)`` or a stride-2 conv)."""
 
     def setup(self, w):
-        self.mean = tf.constant(w.mean.detach().permute(0, 2, 3, 1).numpy())  # [1, 1, 1, c] for NHWC
+        self.mean = tf.constant(w.mean.detach().cpu().float().numpy().transpose(0, 2, 3, 1))  # [1, 1, 1, c1]
         self.conv1, self.conv2, self.conv3 = TFConv(w=w.conv1), TFConv(w=w.conv2), TFConv(w=w.conv3)
-        self.pool = TFConv(w=w.pool) if isinstance(w.pool, Conv) else None
-        if self.pool is None:
-            p = w.pool
-            if (p.kernel_size, p.stride, p.padding, p.dilation, p.ceil_mode) != (3, 2, 1, 1, False):
-                raise NotImplementedError(f'TFResNetStem: stem pool {p} is not supported (MaxPool2d(3, 2, 1) only)')
+        self.pool = twin(w.pool)
 
     def call(self, x):
-        x = self.conv3(self.conv2(self.conv1(x - self.mean)))
-        if self.pool is not None:
-            return self.pool(x)
-        return tf.nn.max_pool2d(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]), 3, 2, 'VALID')
+        return self.pool(self.conv3(self.conv2(self.conv1(x - self.mean))))
