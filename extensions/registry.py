@@ -22,6 +22,7 @@ import difflib
 import importlib
 import inspect
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -149,6 +150,13 @@ def _signature(m) -> str:
         return str(m)
 
 
+def _close_names(m: str, names: list, n: int = 3) -> list:
+    """Up to ``n`` names like ``m``, longest shared prefix first (C3_Res2Net -> C3_Res2Block before C3_ResNeSt)."""
+    close = difflib.get_close_matches(m, names, n=2 * n)
+    prefix = lambda c: len(os.path.commonprefix([c.lower(), m.lower()]))  # noqa: E731
+    return sorted(close, key=prefix, reverse=True)[:n]  # stable: ties keep difflib's order
+
+
 # ------------------------------------------------------------------------------------- what parse_model calls
 def resolve(m, i: int, namespace: dict):
     """Module for the YAML name ``m`` of layer ``i``: a registered block, else ``eval`` as upstream does."""
@@ -160,7 +168,7 @@ def resolve(m, i: int, namespace: dict):
     try:
         return eval(m, namespace)  # upstream's lookup: Conv, C3, nn.Upsample, ...
     except (NameError, AttributeError, SyntaxError):
-        close = difflib.get_close_matches(m, list(_REGISTRY) + [k for k in namespace if k[:1].isupper()], n=3)
+        close = _close_names(m, list(_REGISTRY) + [k for k in namespace if k[:1].isupper()])
         hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ''
         raise ModelConfigError(
             i, m, f"unknown module '{m}'",
