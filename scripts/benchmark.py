@@ -7,6 +7,7 @@
     python scripts/benchmark.py --cfg models_yaml/yolov5s-rs.yaml models_yaml/yolov5m-res2.yaml
     python scripts/benchmark.py --quick --out /tmp/bench          # smoke test (n scale, small image, 3 runs)
     python scripts/benchmark.py --device cuda                     # GPU: fp16, synchronised CUDA timing
+    python scripts/benchmark.py --runtimes openvino-f32 openvino-int8   # only these runtimes' latency
     python scripts/benchmark.py --report-only                     # rewrite docs/benchmark/ from benchmark.json
     python scripts/benchmark.py --only accuracy --device 0 --acc-data my.yaml --acc-img 640 --epochs 100 \
         --seeds 5 --pretrained yolov5s.pt --acc-scales s --scales s   # your data, on a GPU
@@ -20,11 +21,14 @@ Every model is compared with plain YOLOv5 of its scale (yolov5/models/yolov5<sca
 letter in the file name: yolov5s-res2.yaml -> yolov5s.yaml), measured in the same run:
 
 * params and GFLOPs at 640 of the fused model (YOLOv5's own count, thop, taken at 640 itself);
-* latency at batch 1 (fused eval PyTorch model under torch.inference_mode, and the ONNX export of it in
-  onnxruntime, exported as yolov5/export.py does), with a fixed thread count. Each extension model is timed in
+* latency at batch 1 in each runtime of --runtimes (default: all available): the fused eval PyTorch model under
+  torch.inference_mode (torch), the ONNX export of it (as yolov5/export.py does) in onnxruntime (onnx) and in
+  OpenVINO on the CPU: f32 (openvino-f32), the runtime's default precision (openvino: bf16 on CPUs with bf16
+  instructions; the precision it ran in is recorded) and NNCF post-training INT8 (openvino-int8, calibrated on
+  the built-in shapes data), with a fixed thread count. One runtime at a time, each extension model is timed in
   pairs alternating with its plain model (plain, ext, plain, ext, ...); its ratio is the median of the per-pair
   ratios, with their interquartile range as the spread; P50/P95/P99 of each model's timed runs. Achieved
-  GFLOP/s = GFLOPs / latency;
+  GFLOP/s = GFLOPs / latency; the fastest runtime per model; INT8's speed-up over the same model in f32;
 * training throughput (images/s of forward + ComputeLoss + backward + clip + SGD step + EMA, as train.py does,
   on a fixed synthetic batch), alternated with the plain model in the same way; peak memory of training
   (CPU: growth of the peak resident set over two iterations, in a fresh process; GPU: max_memory_allocated);
@@ -72,6 +76,7 @@ from extensions.benchmark.report import CASES, DEFAULT_OUT, print_summary, write
 from extensions.families import FAMILIES  # noqa: E402
 
 DEFAULT_HYP = ROOT / 'scripts' / 'hyps' / 'hyp.short-cpu.yaml'
+RUNTIMES = ('torch', 'onnx', 'openvino-f32', 'openvino', 'openvino-int8')  # timing.BASE_RUNTIMES + OpenVINO's
 MIN_SEEDS = 3  # fewer cannot tell a block from run-to-run noise (docs/benchmark_notes.md)
 ACC_EPOCHS = 20  # the committed setting: chosen from measured CPU time per epoch (docs/benchmark_notes.md)
 
@@ -93,6 +98,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument('--train-batch', type=int, default=8)
     ap.add_argument('--train-iters', type=int, default=None, help='timed training pairs (default 6)')
     ap.add_argument('--train-warmup', type=int, default=None, help='warm-up training pairs (default 2)')
+    ap.add_argument('--runtimes', nargs='+', default=None, choices=RUNTIMES, metavar='RUNTIME',
+                    help=f'latency runtimes, measured one at a time in this order: {", ".join(RUNTIMES)} (default: '
+                         'all available; OpenVINO only on --device cpu; --quick: torch onnx)')
     ap.add_argument('--no-onnx', action='store_true', help='skip onnxruntime')
     ap.add_argument('--max-other', type=float, default=None, metavar='CORES',
                     help='re-measure a timed pair during which other processes used more than CORES cores, once '
@@ -181,7 +189,33 @@ def parse_args(argv=None):
     opt.threads = opt.threads or os.cpu_count() or 1
     opt.hyp = str(Path(opt.hyp).resolve() if Path(opt.hyp).is_file() else ROOT / opt.hyp)
     opt.notes = []
+    opt.runtimes_given = opt.runtimes is not None
+    if opt.runtimes is None:  # resolved against what is installed in resolve_runtimes (main), not here
+        opt.runtimes = ['torch', 'onnx'] if q else list(RUNTIMES)
+    opt.runtimes = list(dict.fromkeys(k for k in opt.runtimes if not (opt.no_onnx and k == 'onnx')))
     return opt
+
+
+def resolve_runtimes(opt, device) -> list[str]:
+    """The runtimes to time: those asked for (a missing openvino/nncf is then an error naming the fix; OpenVINO
+    on a GPU run is an error), or by default every one this environment has (what is left out goes into the
+    notes)."""
+    from extensions.benchmark import openvino as bov  # noqa: PLC0415  (imports openvino only when asked)
+    ov = [k for k in opt.runtimes if bov.is_openvino(k)]
+    if device.type == 'cuda':
+        if ov and opt.runtimes_given:
+            raise SystemExit(f'--runtimes {" ".join(ov)}: the OpenVINO runtimes time the CPU; run them with '
+                             '--device cpu')
+        return [k for k in opt.runtimes if k not in ov]
+    if opt.runtimes_given:
+        bov.require(ov)
+        return opt.runtimes
+    have = bov.available()
+    missing = [k for k in ov if k not in have]
+    if missing:
+        opt.notes.append(f'Not timed ({", ".join(missing)}): openvino/nncf not installed (python scripts/setup.py '
+                         'installs requirements.txt).')
+    return [k for k in opt.runtimes if k not in missing]
 
 
 def measure(groups, opt, device, pbar) -> float:
@@ -191,12 +225,19 @@ def measure(groups, opt, device, pbar) -> float:
     from extensions.benchmark.machine import Quiet  # noqa: PLC0415
     cuda = device.type == 'cuda'
     pairs = timing.Pairs(timing.Timer(device), None if cuda else Quiet(opt.max_other, opt.max_wait, pbar), pbar)
-    onnx = timing.prepare(device, not opt.no_onnx, opt.notes)
+    runtimes = timing.prepare(device, opt.runtimes, opt.notes)
+
+    def ov_profile(e, kind) -> bool:  # OpenVINO's per-node counters of a pair that misses its OpenVINO target
+        if cuda or opt.profile == 'off' or not kind.startswith('openvino'):
+            return False
+        lim = targets.openvino_latency_target(e)
+        return opt.profile == 'all' or (lim is not None and e.results[kind]['ratio']['median'] > lim)
+
     with tempfile.TemporaryDirectory(prefix='yolo-bench-', ignore_cleanup_errors=True) as tmp:
         for group in groups.values():
             fms = cost.measure_cost(group, opt.img, pbar)
-            onnx = timing.measure_latency(group, fms, device, opt.img, opt.threads, opt.runs, opt.warmup, pairs,
-                                          Path(tmp), onnx, opt.notes)
+            runtimes = timing.measure_latency(group, fms, device, opt.img, opt.threads, opt.runs, opt.warmup, pairs,
+                                              Path(tmp), runtimes, opt.notes, ov_profile, opt.profile_iters)
             training.measure_throughput(group, device, opt.train_img, opt.train_batch, opt.train_iters,
                                         opt.train_warmup, pairs)
             training.measure_memory(group, device, opt.train_img, opt.train_batch, opt.threads, pbar)
@@ -244,6 +285,8 @@ def main(argv=None) -> int:
         raise SystemExit('--device cuda: no CUDA device available')
     if device.type == 'cuda' and device.index is not None:
         torch.cuda.set_device(device)
+    if opt.only != 'accuracy':  # before the (slow) accuracy part: a runtime asked for but missing fails now
+        opt.runtimes = resolve_runtimes(opt, device)
     groups = resolve_groups(opt.cfg, opt.scales, opt.families)
     out = Path(opt.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -252,8 +295,18 @@ def main(argv=None) -> int:
             'command': 'python scripts/benchmark.py ' + ' '.join(
                 shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)),
             **describe(device, opt.threads)}
+    if opt.only != 'accuracy':
+        meta['runtimes'] = opt.runtimes
+        if any(k.startswith('openvino') for k in opt.runtimes):
+            from extensions.benchmark import openvino as bov  # noqa: PLC0415
+            meta['openvino'] = bov.describe()
     print(f'benchmark: {", ".join(e.name for g in groups.values() for e in g)}; {meta["cpu"]}, {opt.threads} threads, '
           f'device {device}, load average {meta["load_start"]}', flush=True)
+    if meta.get('runtimes'):
+        ovm = meta.get('openvino')
+        print(f'latency runtimes: {", ".join(meta["runtimes"])}' + (
+            f'; OpenVINO {ovm["openvino"]}, CPU capabilities {", ".join(ovm["capabilities"])}, CPU flags '
+            f'{", ".join(ovm["cpu_flags"]) or "none of " + "/".join(bov.CPU_FLAGS)}' if ovm else ''), flush=True)
     acc, acc_notes = measure_accuracy(groups, opt) if opt.accuracy else ({}, [])
     meta['accuracy_min'] = (time.time() - t_start) / 60 if opt.accuracy else None
     if opt.only == 'accuracy':
@@ -278,8 +331,8 @@ def measure_speed(groups, opt, device, meta) -> None:
     t0 = time.time()
     n_ext = sum(len(g) - 1 for g in groups.values())
     n_all = sum(len(g) for g in groups.values())
-    n_onnx = 0 if opt.no_onnx else 1
-    total = n_all * (2 + n_onnx) + n_ext * (opt.runs * (1 + n_onnx) + opt.train_iters)
+    n_files = 0 if opt.runtimes in (['torch'], []) else 1  # the ONNX export of each model, for onnx and OpenVINO
+    total = n_all * (2 + n_files) + n_ext * (opt.runs * len(opt.runtimes) + opt.train_iters)
     watch = CpuWatch()
     with tqdm(total=total, desc='latency', unit='step', file=sys.stderr, dynamic_ncols=True) as pbar:
         meta['waited_min'] = measure(groups, opt, device, pbar)

@@ -13,7 +13,7 @@ from matplotlib.lines import Line2D
 from extensions import families
 
 from .models import Entry
-from .targets import TARGET_TRAIN, latency_target
+from .targets import OPENVINO_RUNTIMES, TARGET_TRAIN, latency_target, openvino_latency_target
 
 PLAIN_COLOR, OTHER_COLOR = '#555555', '#9467bd'  # plain YOLOv5; variants and YAMLs of no family
 PALETTE = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#8c564b', '#e377c2', '#bcbd22', '#17becf')  # by family row
@@ -73,10 +73,14 @@ def _ratio_panel(ax, ext: list[Entry], kinds) -> None:
         ax.bar([i + (j - (len(kinds) - 1) / 2) * w for i in range(len(ext))], med, w, yerr=[lo, hi],
                capsize=3, label=text)
     train = kinds[0][0] == 'train'
+    ov = not train and any(k.startswith('openvino') for k, _ in kinds)
     for i, e in enumerate(ext):
         lim = (TARGET_TRAIN if e.target_family else None) if train else latency_target(e)
         if lim is not None:
             ax.hlines(lim, i - 0.45, i + 0.45, colors='k', linestyles='--', lw=0.9)
+        lim = openvino_latency_target(e) if ov else None
+        if lim is not None:
+            ax.hlines(lim, i - 0.45, i + 0.45, colors='k', linestyles=':', lw=0.9)
     ax.axhline(1.0, color='grey', lw=0.6)
     ax.set_xticks(range(len(ext)), [e.name for e in ext], rotation=30, ha='right', fontsize=8)
     if train:
@@ -90,13 +94,16 @@ def _ratio_panel(ax, ext: list[Entry], kinds) -> None:
 
 def ratio_plot(ents: list[Entry], out: Path, files: list[str]) -> None:
     ext = [e for e in ents if not e.plain]
+    ov = [(k, t) for k, t in OPENVINO_RUNTIMES if any(k in e.results for e in ext)]
     if not (ext and any(k in e.results for e in ext for k in ('torch', 'onnx', 'train'))):
         return
-    fig = Figure(figsize=(max(9, 1.2 * len(ext) + 6), 4.4))
-    axes = fig.subplots(1, 2, gridspec_kw={'width_ratios': [2, 1]})
-    for ax, kinds in zip(axes, ((('torch', 'PyTorch fused'), ('onnx', 'onnxruntime')), (('train', 'training'),))):
+    lat = (('torch', 'PyTorch fused'), ('onnx', 'onnxruntime'), *ov)
+    fig = Figure(figsize=(max(9, (1.2 + 0.3 * len(ov)) * len(ext) + 6), 4.4))
+    axes = fig.subplots(1, 2, gridspec_kw={'width_ratios': [2 + len(ov) / 2, 1]})
+    for ax, kinds in zip(axes, (lat, (('train', 'training'),))):
         _ratio_panel(ax, ext, kinds)
-    fig.text(0.01, 0.01, "dashed: the project's target for the family", fontsize=7)
+    fig.text(0.01, 0.01, "dashed: the project's target for the family" + (
+        '; dotted: its OpenVINO latency target' if ov else ''), fontsize=7)
     _save(fig, out, 'benchmark_ratios.png', files)
 
 

@@ -13,7 +13,16 @@ from extensions import families
 from . import stats
 from .models import ROOT, Entry
 from .stats import fnum
-from .targets import RUNTIMES, TARGET_SCALE, fmt_target, target_scale_entries, targets_for
+from .targets import (
+    ALL_RUNTIMES,
+    OPENVINO_RUNTIMES,
+    TARGET_LATENCY_OPENVINO,
+    TARGET_SCALE,
+    fmt_target,
+    openvino_latency_target,
+    target_scale_entries,
+    targets_for,
+)
 
 DEFAULT_OUT = ROOT / 'docs' / 'benchmark'  # generated: benchmark.md, benchmark.json, the PNGs
 DOCS_NOTES = ROOT / 'docs' / 'benchmark_notes.md'  # hand-written notes appended to the report in DEFAULT_OUT
@@ -86,17 +95,24 @@ def summary(groups, acc) -> list[str]:
     return S
 
 
+def ov_kinds(ents) -> list[tuple[str, str]]:
+    """(kind, title) of the OpenVINO runtimes any of ents was timed in, in the table's order."""
+    return [(k, t) for k, t in OPENVINO_RUNTIMES if any(k in e.results for e in ents)]
+
+
 def _ratio_table(groups, blocks) -> list[str]:
     ents = [e for g in groups.values() for e in g]
+    ov = ov_kinds(ents)
     S = ['| model | params | GFLOPs | latency PyTorch | latency ORT | GFLOP/s PyTorch | GFLOP/s ORT | train img/s |'
-         + ''.join(f' mAP50-95 {d} {c} |' for d, c, _ in blocks),
-         '|---|---:|---:|---:|---:|---:|---:|---:|' + '---:|' * len(blocks)]
+         + ''.join(f' latency {t} |' for _, t in ov) + ''.join(f' mAP50-95 {d} {c} |' for d, c, _ in blocks),
+         '|---|---:|---:|---:|---:|---:|---:|---:|' + '---:|' * (len(ov) + len(blocks))]
     for e in ents:
         c, g = e.results['cost'], e.results.get
         cells = [e.name, f'{c["params_ratio"]:.2f}', f'{c["gflops_ratio"]:.2f}',
                  *(fr(g(k)['ratio']['median']) if g(k) else '-' for k in ('torch', 'onnx')),
                  *(fr(g(k)['rate_ratio']) if g(k) else '-' for k in ('torch', 'onnx')),
                  fr(g('train')['ratio']['median']) if g('train') else '-']
+        cells += [fr(g(k)['ratio']['median']) if g(k) and 'ratio' in g(k) else '-' for k, _ in ov]
         cells += [_mean_sd(b['models'].get(e.name), 'mAP50-95') for _, _, b in blocks]
         S.append('| ' + ' | '.join(cells) + ' |')
     return S + ['', 'Latency: lower is better; GFLOP/s and training images/s: higher is better.'
@@ -128,11 +144,23 @@ def machine(meta) -> list[str]:
             + f', {meta["cores"]} logical cores; {meta["threads"]} threads (torch.set_num_threads, onnxruntime '
               f'intra_op_num_threads)' + (f'; GPU: {meta["gpu"]}' if meta.get('gpu') else ''),
             f'- Python {meta["python"]}, torch {meta["torch"]}, onnxruntime {meta["onnxruntime"]}, '
-            f'onnx {meta["onnx"]}, {meta["os"]}',
+            f'onnx {meta["onnx"]}, {meta["os"]}', *_openvino_machine(meta),
             f'- load average (1, 5, 15 min) at the start: {fla(meta["load_start"])}; after the timing part: '
             f'{fla(meta["load_after_timing"])} (includes this benchmark); at the end: {fla(meta["load_end"])}',
             f'- CPU used by other processes during the timing part ({meta["timing_min"]:.1f} min): '
             f'{meta["other_cores"]:.2f} cores on average (system busy time minus this process\'s own)', '']
+
+
+def _openvino_machine(meta) -> list[str]:
+    o = meta.get('openvino')
+    if not o:
+        return []
+    return [f'- OpenVINO {o["openvino"]}' + (f', nncf {o["nncf"]}' if o.get('nncf') else '')
+            + f'; CPU plugin capabilities {", ".join(o["capabilities"])}; CPU flags that decide its kernels and '
+              f'default precision: {", ".join(o["cpu_flags"]) or "none (no AVX2)"} '
+            + ('(bf16 instructions: the default precision is bf16)' if any('bf16' in f for f in o['cpu_flags'])
+               else '(no bf16 instructions: the default precision is f32)')
+            + f'; OpenVINO threads: INFERENCE_NUM_THREADS {meta["threads"]}, 1 stream, LATENCY hint']
 
 
 def method(meta, opt) -> list[str]:
@@ -153,6 +181,7 @@ def method(meta, opt) -> list[str]:
            f'ratio to plain = GFLOPs ratio / latency ratio.'
          + (f' A pair during which other processes used more than {opt.max_other} cores (system CPU time minus '
             f'this process\'s) is discarded and measured again.' if opt.max_other > 0 and not cuda else ''),
+         *_openvino_method(meta),
          '- **Training**: images/s of one iteration as `train.py` does it (forward, ComputeLoss with '
          'hyp.scratch-low, backward, clip, SGD step, EMA' + (', AMP' if cuda else '')
          + f') at img {opt.train_img}, batch {opt.train_batch}, on a fixed synthetic batch; {opt.train_warmup} warm-up '
@@ -168,6 +197,22 @@ def method(meta, opt) -> list[str]:
     return L
 
 
+def _openvino_method(meta) -> list[str]:
+    rts = [k for k in meta.get('runtimes') or [] if k.startswith('openvino')]
+    if not rts:
+        return []
+    return ['- **OpenVINO** (CPU): the same ONNX export, `ov.convert_model`, compiled with INFERENCE_NUM_THREADS = '
+            'the threads above, one stream, LATENCY hint: `openvino-f32` with INFERENCE_PRECISION_HINT f32; '
+            '`openvino` without a hint (the runtime\'s default: bf16 on CPUs with bf16 instructions, f32 '
+            'elsewhere); `openvino-int8`: NNCF post-training INT8 of the same model with the deployment\'s '
+            'settings (`extensions/deploy/openvino.py`: preset MIXED, the Detect head\'s box decoding kept in '
+            'float), calibrated on a fixed, evenly spaced subset of the built-in shapes data\'s training images, '
+            'compiled with the f32 hint as `DetectMultiBackend` loads it (the layers NNCF leaves in float run '
+            'in f32). The precision each model ran in is read back from the compiled model. **One runtime at a '
+            'time**: each runtime loads only the two models of a pair, times them alternately as above, and '
+            'releases them (with several runtimes compiled in one process the ratios moved by up to 0.1).']
+
+
 def cost(ents: list[Entry]) -> list[str]:
     L = ['## Cost', '', '| model | params (M) | x plain | GFLOPs@640 | x plain |', '|---|---:|---:|---:|---:|']
     for e in ents:
@@ -180,7 +225,7 @@ def cost(ents: list[Entry]) -> list[str]:
 def _busy_pairs(ents: list[Entry], meta, opt) -> list[str]:
     """Pairs re-measured (or kept busy) because other processes used the CPU, if any."""
     busy = [(e.name, k, e.results[k]['discarded'], e.results[k]['kept_busy']) for e in ents
-            for k in ('torch', 'onnx', 'train') if k in e.results and 'discarded' in e.results[k]]
+            for k in (*(k for k, _ in ALL_RUNTIMES), 'train') if k in e.results and 'discarded' in e.results[k]]
     if any(d or b for _, _, d, b in busy):
         return ['', 'Timed pairs re-measured because other processes used more than '
                 f'{opt.max_other} cores during them: ' + '; '.join(
@@ -207,6 +252,91 @@ def latency(ents: list[Entry], meta, opt) -> list[str]:
     return L + _busy_pairs(ents, meta, opt) + ['']
 
 
+NODE_GROUPS = (('Convolution', 'convolutions'), ('Reorder', 'Reorders'), ('Concatenation', 'Concat'),
+               ('Split', 'Split'), ('Softmax', 'Softmax'), ('Eltwise', 'Eltwise'), ('Subgraph', 'Subgraph'))
+
+
+def node_cells(nodes: dict | None) -> list[str]:
+    """Executed nodes of an OpenVINO model: the total, then per layer type its count by precision."""
+    if not nodes:
+        return ['-'] * (1 + len(NODE_GROUPS))
+    cells = [str(sum(n for k, n in nodes.items() if not k.startswith('Reshape')))]
+    for t, _ in NODE_GROUPS:
+        parts = [f'{n} {k.split(" ", 1)[1]}' for k, n in nodes.items() if k.split(' ', 1)[0] == t]
+        cells.append(', '.join(parts) or '0')
+    return cells
+
+
+def openvino_latency(ents: list[Entry], meta, opt) -> list[str]:
+    """Per OpenVINO runtime: ms, ratio to plain, achieved GFLOP/s, the precision it ran in, INT8's speed-up over
+    the same model in f32; then the executed nodes by type and precision, and the OpenVINO targets."""
+    kinds = ov_kinds(ents)
+    if not kinds:
+        return []
+    o = meta.get('openvino') or {}
+    L = [f'## OpenVINO latency (batch 1, {opt.img}x{opt.img}, {meta["threads"]} threads)', '',
+         f'OpenVINO {o.get("openvino", "?")} on the CPU ({meta["cpu"]}; flags '
+         f'{", ".join(o.get("cpu_flags", [])) or "-"}); the same ONNX export as onnxruntime, alternated pairs as '
+         'above, one runtime at a time. "precision": '
+         'what the compiled model reports (INFERENCE_PRECISION_HINT); for INT8, its quantized layers run in int8 '
+         'and the rest in that precision. OpenVINO latency target per family: its GFLOPs ratio at yolov5s / 0.95 ('
+         + ', '.join(f'{k} <= {v:.2f}' for k, v in TARGET_LATENCY_OPENVINO.items()) + ').', '']
+    for kind, title in kinds:
+        int8 = kind == 'openvino-int8'
+        L += [f'### {title} (`{kind}`)', '',
+              '| model | precision | ms | ratio (IQR) | GFLOP/s | rate x plain | target |'
+              + (' INT8 speed-up over f32 |' if int8 else ''),
+              '|---|---|---:|---:|---:|---:|---:|' + ('---:|' if int8 else '')]
+        for e in ents:
+            r = e.results.get(kind)
+            if not r or 'latency_ms' not in r:
+                continue
+            lim = openvino_latency_target(e)
+            cells = [e.name, r.get('precision', '-'), fr(r['latency_ms'], 1), fratio(r['ratio']),
+                     fr(r['gflops_per_s'], 1), fr(r['rate_ratio']), f'<= {lim:.2f}' if lim and not e.plain else '-']
+            if int8:
+                cells.append(f'{r["speedup_vs_f32"]:.2f}x' if r.get('speedup_vs_f32') else '-')
+            L.append('| ' + ' | '.join(cells) + ' |')
+        L.append('')
+    if any(k == 'openvino-int8' for k, _ in kinds):
+        L += ['INT8 speed-up over f32: median latency of the model in `openvino-f32` / in `openvino-int8` (each '
+              'from its own runtime\'s timed runs).', '']
+    L += ['Executed nodes (`compiled.get_runtime_model()`: each node\'s layerType and runtimePrecision; constants, '
+          'inputs, outputs and Reshapes left out). These counts do not depend on the machine\'s load.', '',
+          '| model | runtime | nodes | ' + ' | '.join(t for _, t in NODE_GROUPS) + ' |',
+          '|---|---|---:|' + '---|' * len(NODE_GROUPS)]
+    for kind, _ in kinds:
+        for e in ents:
+            r = e.results.get(kind)
+            if r and r.get('nodes'):
+                L.append(f'| {e.name} | {kind} | ' + ' | '.join(node_cells(r['nodes'])) + ' |')
+    return L + ['']
+
+
+def fastest(ents: list[Entry], meta) -> list[str]:
+    """Which runtime is fastest for each model on this CPU, and by how much over the next and over each other."""
+    rows = []
+    titles = dict(ALL_RUNTIMES)
+    for e in ents:
+        lat = sorted((r['latency_ms'], k) for k, r in e.results.items()
+                     if k in titles and isinstance(r, dict) and r.get('latency_ms'))
+        if len(lat) < 2:
+            continue
+        (best, k), (second, k2) = lat[0], lat[1]
+        prec = e.results[k].get('precision')
+        others = ', '.join(f'{titles[kk]} {ms / best:.2f}x' for ms, kk in lat[1:])
+        rows.append(f'| {e.name} | {titles[k]}' + (f' ({prec})' if prec else '') + f' | {best:.1f} | '
+                    f'{titles[k2]} | {second / best:.2f}x | {others} |')
+    if not rows:
+        return []
+    return ['## Fastest runtime per model on this CPU', '',
+            f'{meta["cpu"]} ({meta.get("cpu_flags") or "-"}), {meta["threads"]} threads, batch 1. Median latencies; '
+            'each runtime was measured in its own phase (one runtime at a time), so these are comparisons of '
+            'medians taken minutes apart, not of alternated pairs.', '',
+            '| model | fastest runtime | ms | runner-up | runner-up slower by | every other runtime: time x fastest |',
+            '|---|---|---:|---|---:|---|', *rows, '']
+
+
 def training(ents: list[Entry], opt) -> list[str]:
     L = [f'## Training (img {opt.train_img}, batch {opt.train_batch})', '',
          '| model | images/s | throughput ratio (IQR) | peak memory growth (MB) |', '|---|---:|---:|---:|']
@@ -220,7 +350,7 @@ def training(ents: list[Entry], opt) -> list[str]:
 def percentiles(ents: list[Entry], opt) -> list[str]:
     """P50/P95/P99 latency of every model and runtime (each runtime that has timed runs: PyTorch, onnxruntime,
     and any other a run adds), from the same timed runs as the medians above."""
-    titles = dict(RUNTIMES)
+    titles = dict(ALL_RUNTIMES)
     rows = []
     for e in ents:
         for kind, r in e.results.items():
@@ -423,14 +553,38 @@ def _profile_of(e: Entry, plain: str) -> list[str]:
 
 def profiles(groups, opt) -> list[str]:
     prof = [e for g in groups.values() for e in g if 'profile' in e.results]
-    if not prof:
+    L = []
+    if prof:
+        L = ['## Profile of the blocks that miss a target', '',
+             f'Fused models, batch 1, {opt.img}x{opt.img}, {opt.profile_iters} forwards, same threads. Per layer: '
+             'wall time of each swapped C3 position (forward hooks, median) and its achieved GFLOP/s; per op: '
+             'self CPU time (torch.profiler) per forward.', '']
+        for e in prof:
+            L += _profile_of(e, groups[e.scale][0].name)
+    return L + openvino_profiles(groups)
+
+
+def openvino_profiles(groups) -> list[str]:
+    """OpenVINO's per-node counters of the pairs that miss their OpenVINO target (or all, --profile all)."""
+    items = [(e, k, e.results[k]['profile']) for g in groups.values() for e in g for k, _ in OPENVINO_RUNTIMES
+             if isinstance(e.results.get(k), dict) and 'profile' in e.results[k]]
+    if not items:
         return []
-    L = ['## Profile of the blocks that miss a target', '',
-         f'Fused models, batch 1, {opt.img}x{opt.img}, {opt.profile_iters} forwards, same threads. Per layer: '
-         'wall time of each swapped C3 position (forward hooks, median) and its achieved GFLOP/s; per op: '
-         'self CPU time (torch.profiler) per forward.', '']
-    for e in prof:
-        L += _profile_of(e, groups[e.scale][0].name)
+    L = ['## OpenVINO profile of the pairs that miss their OpenVINO target', '',
+         'The two models compiled again with PERF_COUNT, their inferences taking turns; per executed node the '
+         'median of its real time (summed here by layer type and precision: the sum leaves out the time '
+         'between nodes).', '']
+    for e, kind, p in items:
+        plain = groups[e.scale][0].name
+        L += [f'### {e.name} vs {plain}, `{kind}` ({p["iters"]} inferences each)', '',
+              f'Summed node time: {p["total_ext_ms"]:.1f} ms vs {p["total_plain_ms"]:.1f} ms.', '',
+              '| layer type, precision | nodes (ext) | ms (ext) | nodes (plain) | ms (plain) |',
+              '|---|---:|---:|---:|---:|']
+        for k in sorted(set(p['ext']) | set(p['plain']), key=lambda k: -p['ext'].get(k, {}).get('ms', 0)):
+            a, b = p['ext'].get(k, {'n': 0, 'ms': 0.0}), p['plain'].get(k, {'n': 0, 'ms': 0.0})
+            L.append(f'| {k} | {a["n"]} | {a["ms"]:.2f} | {b["n"]} | {b["ms"]:.2f} |')
+        L += ['', 'Costliest nodes of ' + e.name + ': ' + '; '.join(
+            f'`{t["node"]}` ({t["type"]}) {t["ms"]:.2f} ms' for t in p['top_ext'][:8]) + '.', '']
     return L
 
 
@@ -449,8 +603,8 @@ def write_report(groups, acc, acc_notes, meta, opt, out: Path, files: list[str])
     seeds, targets, profiles of missed targets, notes, plots (--only accuracy: summary, machine, accuracy,
     notes, plots)."""
     ents = [e for g in groups.values() for e in g]
-    speed = (method(meta, opt) + cost(ents) + latency(ents, meta, opt) + percentiles(ents, opt)
-             + training(ents, opt)) if timed(groups) else []
+    speed = (method(meta, opt) + cost(ents) + latency(ents, meta, opt) + openvino_latency(ents, meta, opt)
+             + fastest(ents, meta) + percentiles(ents, opt) + training(ents, opt)) if timed(groups) else []
     L = (head(meta, opt) + summary(groups, acc) + machine(meta) + speed + accuracy(ents, acc, acc_notes, opt)
          + (targets(groups) + profiles(groups, opt) if timed(groups) else []) + notes(opt, out) + plot_links(files))
     f = out / 'benchmark.md'
@@ -482,15 +636,30 @@ def print_summary(groups, meta, report: Path, plot_files: list[Path], acc=None) 
     print(f'\ndone in {meta["duration_min"]:.1f} min')
 
 
+OV_SHORT = {'openvino-f32': 'OV32', 'openvino': 'OV', 'openvino-int8': 'OV8'}
+
+
 def _print_speed(groups, meta) -> None:
-    print(f'{"model":<18}{"params":>8}{"GFLOPs":>8}{"PT lat":>9}{"PT x":>7}{"ORT lat":>9}{"ORT x":>7}{"train x":>9}')
+    ov = ov_kinds([e for g in groups.values() for e in g])
+    print(f'{"model":<18}{"params":>8}{"GFLOPs":>8}{"PT lat":>9}{"PT x":>7}{"ORT lat":>9}{"ORT x":>7}{"train x":>9}'
+          + ''.join(f'{OV_SHORT[k] + " lat":>10}{OV_SHORT[k] + " x":>7}' for k, _ in ov))
     for g in groups.values():
         for e in g:
             c, tr, on, tt = e.results['cost'], e.results.get('torch'), e.results.get('onnx'), e.results.get('train')
-            print(f'{e.name:<18}{c["params_ratio"]:>8.3f}{c["gflops_ratio"]:>8.3f}'
-                  f'{(fr(tr["latency_ms"], 1) + "ms") if tr else "-":>9}{fr(tr["ratio"]["median"]) if tr else "-":>7}'
-                  f'{(fr(on["latency_ms"], 1) + "ms") if on else "-":>9}{fr(on["ratio"]["median"]) if on else "-":>7}'
-                  f'{fr(tt["ratio"]["median"]) if tt else "-":>9}')
+            line = (f'{e.name:<18}{c["params_ratio"]:>8.3f}{c["gflops_ratio"]:>8.3f}'
+                    f'{(fr(tr["latency_ms"], 1) + "ms") if tr else "-":>9}{fr(tr["ratio"]["median"]) if tr else "-":>7}'
+                    f'{(fr(on["latency_ms"], 1) + "ms") if on else "-":>9}{fr(on["ratio"]["median"]) if on else "-":>7}'
+                    f'{fr(tt["ratio"]["median"]) if tt else "-":>9}')
+            for k, _ in ov:
+                r = e.results.get(k)
+                line += (f'{fr(r["latency_ms"], 1) + "ms":>10}{fr(r["ratio"]["median"]):>7}' if r and 'latency_ms' in r
+                         else f'{"-":>10}{"-":>7}')
+            print(line)
+    for g in groups.values():
+        for e in g:
+            precisions = [f'{k} {e.results[k]["precision"]}' for k, _ in ov if e.results.get(k, {}).get('precision')]
+            if precisions and e.plain:
+                print(f'{e.name}: OpenVINO ran in ' + ', '.join(precisions))
     tents, official = target_scale_entries(groups)
     print('\ntargets' + ('' if official else f' (no yolov5{TARGET_SCALE} configs in this run: informational, '
                                                f'at the measured scales)') + ':')

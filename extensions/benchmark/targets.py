@@ -5,6 +5,12 @@ and GFLOPs close to plain YOLOv5's, a latency ratio per family (the slowdown the
 family adds), most of plain's achieved GFLOP/s, and most of its training throughput. A family without an
 entry in TARGET_LATENCY has no latency target; the other targets apply to every family of
 ``extensions.families``.
+
+OpenVINO has latency targets of its own (TARGET_LATENCY_OPENVINO), for each OpenVINO runtime a run measured
+(f32, default precision, INT8): a family's GFLOPs ratio to plain at yolov5s divided by 0.95, i.e. the extension
+may run its convolutions at no less than 95% of plain YOLOv5's FLOP rate. OpenVINO fuses and quantizes the
+convolutions of every family alike, so what a block adds beyond its FLOPs (splits, softmax, pools, Reorders) is
+what these targets bound.
 """
 
 from __future__ import annotations
@@ -18,7 +24,12 @@ TARGET_COST_BAND = 0.15  # params and GFLOPs within +-15% of plain
 TARGET_LATENCY = {'res2': 1.05, 'serd': 1.10, 'resnest': 1.15}  # latency ratio, PyTorch fused and onnxruntime
 TARGET_FLOP_RATE = 0.90  # achieved GFLOP/s at least this share of plain's
 TARGET_TRAIN = 0.80  # training throughput ratio
-RUNTIMES = (('torch', 'PyTorch fused'), ('onnx', 'onnxruntime'))
+RUNTIMES = (('torch', 'PyTorch fused'), ('onnx', 'onnxruntime'))  # the runtimes of TARGET_LATENCY and TARGET_FLOP_RATE
+# GFLOPs ratio at yolov5s (res2 1.026, resnest 1.040, serd 1.040) / 0.95, rounded down to two decimals
+TARGET_LATENCY_OPENVINO = {'res2': 1.08, 'resnest': 1.09, 'serd': 1.09}
+OPENVINO_RUNTIMES = (('openvino-f32', 'OpenVINO f32'), ('openvino', 'OpenVINO default precision'),
+                     ('openvino-int8', 'OpenVINO INT8'))
+ALL_RUNTIMES = RUNTIMES + OPENVINO_RUNTIMES  # every runtime the latency part knows, with its title
 
 
 def latency_target(e: Entry) -> float | None:
@@ -27,11 +38,18 @@ def latency_target(e: Entry) -> float | None:
     return TARGET_LATENCY.get(e.target_family) if e.target_family else None
 
 
-def _target(kind: str, what: str, value, op: str, limit: float) -> dict:
+def openvino_latency_target(e: Entry) -> float | None:
+    """The OpenVINO latency-ratio target for e's family (any OpenVINO runtime); None if it has none."""
+    return TARGET_LATENCY_OPENVINO.get(e.target_family) if e.target_family else None
+
+
+def _target(kind: str, what: str, value, op: str, limit: float, runtime: str | None = None) -> dict:
+    rt = {'runtime': runtime} if runtime else {}
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return {'kind': kind, 'what': what, 'value': None, 'limit': limit, 'op': op, 'status': 'not measured'}
+        return {'kind': kind, 'what': what, 'value': None, 'limit': limit, 'op': op, 'status': 'not measured', **rt}
     ok = value <= limit if op == '<=' else value >= limit if op == '>=' else abs(value - 1) <= limit
-    return {'kind': kind, 'what': what, 'value': value, 'limit': limit, 'op': op, 'status': 'met' if ok else 'missed'}
+    return {'kind': kind, 'what': what, 'value': value, 'limit': limit, 'op': op, 'status': 'met' if ok else 'missed',
+            **rt}
 
 
 def targets_for(e: Entry, force: bool = False) -> list[dict]:
@@ -46,17 +64,25 @@ def targets_for(e: Entry, force: bool = False) -> list[dict]:
     for kind, label in RUNTIMES:
         r = e.results.get(kind)
         if lat is not None:
-            out.append(_target('latency', f'latency ratio, {label}', r['ratio']['median'] if r else None, '<=', lat))
+            out.append(_target('latency', f'latency ratio, {label}', r['ratio']['median'] if r else None, '<=', lat,
+                               kind))
         out.append(_target('rate', f'achieved GFLOP/s vs plain, {label}', r.get('rate_ratio') if r else None, '>=',
-                           TARGET_FLOP_RATE))
+                           TARGET_FLOP_RATE, kind))
     r = e.results.get('train')
     out.append(_target('train', 'training throughput ratio', r['ratio']['median'] if r else None, '>=', TARGET_TRAIN))
+    ov = openvino_latency_target(e)
+    for kind, label in OPENVINO_RUNTIMES:  # the OpenVINO runtimes this run measured
+        r = e.results.get(kind)
+        if ov is not None and r and 'ratio' in r:
+            out.append(_target('latency', f'latency ratio, {label}', r['ratio']['median'], '<=', ov, kind))
     return out
 
 
-def misses_speed(e: Entry) -> bool:
-    """Whether e misses a latency or FLOP-rate target (at whatever scale it was measured): worth a profile."""
-    return any(t['status'] == 'missed' and t['kind'] in ('latency', 'rate') for t in targets_for(e, force=True))
+def misses_speed(e: Entry, runtimes=('torch', 'onnx')) -> bool:
+    """Whether e misses a latency or FLOP-rate target in one of runtimes (at whatever scale it was measured):
+    worth a profile (PyTorch's for torch and onnx, OpenVINO's per-node counters for an OpenVINO runtime)."""
+    return any(t['status'] == 'missed' and t['kind'] in ('latency', 'rate') and t.get('runtime') in runtimes
+               for t in targets_for(e, force=True))
 
 
 def fmt_target(t: dict) -> str:

@@ -1,8 +1,11 @@
-"""Batch-1 latency: timed pairs alternating plain YOLOv5 and an extension model, in PyTorch (fused, eval,
-inference_mode) and in onnxruntime (the ONNX export of the fused model, as yolov5/export.py writes it).
+"""Batch-1 latency: timed pairs alternating plain YOLOv5 and an extension model, in each runtime of a run: PyTorch
+(fused, eval, inference_mode), onnxruntime (the ONNX export of the fused model, as yolov5/export.py writes it) and
+any other runtime that can load a model by its Entry (the OpenVINO runtimes of :mod:`.openvino`).
 
 Each extension model is timed in pairs with its plain model (plain, ext, plain, ext, ...); its ratio is the
-median of the per-pair ratios, with their interquartile range as the spread.
+median of the per-pair ratios, with their interquartile range as the spread. One runtime at a time: for each
+extension model, that runtime loads the two models of the pair, times them, and releases them before the next
+pair or runtime (several runtimes' compiled models alive in one process moved the figures by up to 0.1).
 """
 
 from __future__ import annotations
@@ -135,73 +138,163 @@ def ort_runner(sess, x):
 
 
 # ------------------------------------------------------------------------------------------ measurement
-def prepare(device, onnx: bool, notes: list[str]) -> bool:
-    """Set up the device for timing (GPU: cuDNN autotuning for the fixed input size) and say whether ONNX is
-    timed: asked for, and on GPU only with onnxruntime's CUDA provider. What applies goes into notes."""
+BASE_RUNTIMES = ('torch', 'onnx')  # always known; the OpenVINO runtimes are extensions.benchmark.openvino's
+
+
+def prepare(device, runtimes: list[str], notes: list[str]) -> list[str]:
+    """Set up the device for timing (GPU: cuDNN autotuning for the fixed input size) and return the runtimes
+    that are timed on it: on GPU, onnx only with onnxruntime's CUDA provider. What applies goes into notes."""
     if device.type != 'cuda':
-        return onnx
+        return list(runtimes)
     import onnxruntime as ort  # noqa: PLC0415  (optional: see ort_session)
     ok = 'CUDAExecutionProvider' in ort.get_available_providers()
-    if not ok:
+    if not ok and 'onnx' in runtimes:
         notes.append('onnxruntime has no CUDAExecutionProvider here: ONNX latency skipped on GPU.')
     torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick its fastest kernels (warm-up)
-    if onnx and ok:
+    if 'onnx' in runtimes and ok:
         notes.append('GPU onnxruntime timings include the host-to-device copy of the input and the copy '
                      'of the output back (InferenceSession.run with numpy arrays).')
-    return onnx and ok
+    return [k for k in runtimes if k != 'onnx' or ok]
 
 
-def onnx_sessions(group: list[Entry], fms: dict, img: int, threads: int, device, tmp: Path, pbar,
-                  notes: list[str]) -> dict:
-    """{name: onnxruntime session} of each fused model's export; {} if a GPU session falls back to the CPU."""
+class Runtime:
+    """One runtime of the latency part: load(e) -> (run: a no-argument call timing one inference of e's model,
+    info: what to record beside its times, e.g. {'precision': 'f32'}); release() drops what the last loads
+    built; close() everything the runtime kept for the group."""
+
+    kind = ''
+
+    def load(self, e: Entry):
+        raise NotImplementedError
+
+    def profile(self, plain: Entry, e: Entry, iters: int) -> dict | None:
+        """Where the pair spends its time inside this runtime, if the runtime can tell (None: it cannot)."""
+        return None
+
+    def release(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.release()
+
+
+class TorchRuntime(Runtime):
+    kind = 'torch'
+
+    def __init__(self, fms: dict, device, x):
+        self.fms, self.device, self.x = fms, device, x
+
+    def load(self, e):
+        fm = deepcopy(self.fms[e.name]).to(self.device)
+        return torch_runner(fm.half() if self.device.type == 'cuda' else fm, self.x), {}
+
+
+class FellBack(RuntimeError):
+    """onnxruntime could not create a CUDA session and fell back to the CPU."""
+
+
+class OrtRuntime(Runtime):
+    kind = 'onnx'
+
+    def __init__(self, onnx_file, threads: int, cuda: bool, x):
+        self.onnx_file, self.threads, self.cuda, self.x = onnx_file, threads, cuda, x
+
+    def load(self, e):
+        sess = ort_session(self.onnx_file(e), self.threads, self.cuda)
+        if self.cuda and 'CUDAExecutionProvider' not in sess.get_providers():
+            raise FellBack
+        return ort_runner(sess, self.x), {}
+
+
+class OnnxFiles:
+    """The ONNX export of each fused model of a group, written once (fp16 on GPU for onnxruntime's CUDA
+    provider; the OpenVINO runtimes, CPU only, read the fp32 export)."""
+
+    def __init__(self, fms: dict, img: int, device, tmp: Path, pbar):
+        self.fms, self.img, self.device, self.tmp, self.pbar, self.files = fms, img, device, tmp, pbar, {}
+
+    def __call__(self, e: Entry) -> Path:
+        if e.name not in self.files:
+            self.pbar.set_description(f'{e.name}: ONNX export')
+            cuda = self.device.type == 'cuda'
+            self.files[e.name] = export_onnx(self.fms[e.name], self.img, self.tmp / f'{e.name}.onnx', self.device,
+                                             half=cuda)
+            self.pbar.update(1)
+        return self.files[e.name]
+
+
+def make_runtime(kind: str, fms: dict, device, img: int, threads: int, files: OnnxFiles, pbar) -> Runtime:
+    """The Runtime of a kind for one group: torch, onnx, or an OpenVINO runtime (CPU)."""
     cuda = device.type == 'cuda'
-    sess = {}
-    for e in group:
-        pbar.set_description(f'{e.name}: ONNX export')
-        sess[e.name] = ort_session(export_onnx(fms[e.name], img, tmp / f'{e.name}.onnx', device, half=cuda),
-                                   threads, cuda)
-        pbar.update(1)
-        if cuda and 'CUDAExecutionProvider' not in sess[e.name].get_providers():
-            notes.append('onnxruntime could not create a CUDA session (it fell back to the CPU): '
-                         'ONNX latency skipped on GPU.')
-            return {}
-    return sess
+    x = torch.rand(1, 3, img, img, generator=torch.Generator().manual_seed(0))
+    xo = x.numpy().astype(np.float16 if cuda else np.float32)
+    if kind == 'torch':
+        return TorchRuntime(fms, device, x.to(device, torch.float16 if cuda else torch.float32))
+    if kind == 'onnx':
+        return OrtRuntime(files, threads, cuda, xo)
+    from . import openvino as bov  # noqa: PLC0415  (openvino and nncf only when asked for)
+    if not bov.is_openvino(kind):
+        raise ValueError(f'unknown runtime {kind!r}')
+    from extensions.deploy.openvino import detect_head_name  # noqa: PLC0415
+    calib = bov.calibration(img) if kind == 'openvino-int8' else None
+    return bov.OpenVINORuntime(kind, threads, xo, files, lambda e: detect_head_name(fms[e.name]), calib,
+                               say=pbar.set_description)
 
 
 def measure_latency(group: list[Entry], fms: dict, device, img: int, threads: int, runs: int, warmup: int,
-                    pairs: Pairs, tmp: Path, onnx: bool, notes: list[str]) -> bool:
+                    pairs: Pairs, tmp: Path, runtimes: list[str], notes: list[str], profile=None,
+                    profile_iters: int = 5) -> list[str]:
     """Time each extension model of a group against its plain model (group[0]) at batch 1, img x img (fp16 on
-    GPU): results['torch'] and, with onnx, results['onnx']. fms: the fused models (measure_cost).
-    Returns whether ONNX timing stays on (off once a GPU session falls back to the CPU)."""
-    cuda = device.type == 'cuda'
-    x = torch.rand(1, 3, img, img, generator=torch.Generator().manual_seed(0))
-    x = x.to(device, torch.float16 if cuda else torch.float32)
-    run_fm = {}
-    for e in group:
-        fm = deepcopy(fms[e.name]).to(device)
-        run_fm[e.name] = fm.half() if cuda else fm
-    sess = onnx_sessions(group, fms, img, threads, device, tmp, pairs.pbar, notes) if onnx else {}
-    xo = x.cpu().numpy().astype(np.float16 if cuda else np.float32)
-    plain = group[0]
-    for e in group[1:]:
-        pairs.say(f'{e.name} vs {plain.name}: torch')
-        ta, tb, info = pairs.time(torch_runner(run_fm[plain.name], x), torch_runner(run_fm[e.name], x), runs, warmup)
-        record(plain, e, 'torch', ta, tb, info, [b / a for a, b in zip(ta, tb)])
-        if sess:
-            pairs.say(f'{e.name} vs {plain.name}: onnx')
-            ta, tb, info = pairs.time(ort_runner(sess[plain.name], xo), ort_runner(sess[e.name], xo), runs, warmup)
-            record(plain, e, 'onnx', ta, tb, info, [b / a for a, b in zip(ta, tb)])
-    return bool(sess)
+    GPU), in each runtime of runtimes in turn (results[kind]; the OpenVINO runtimes' results also hold the
+    precision the model ran in and its executed nodes by type and precision). fms: the fused models
+    (measure_cost). profile(e, kind) -> bool: after timing a pair, whether to record the runtime's own profile
+    of it (results[kind]['profile'], runtimes that have one). Returns the runtimes still on (onnx goes off once
+    a GPU session falls back to the CPU)."""
+    files = OnnxFiles(fms, img, device, tmp, pairs.pbar)
+    plain, on = group[0], []
+    for kind in runtimes:
+        rt = make_runtime(kind, fms, device, img, threads, files, pairs.pbar)
+        try:
+            for e in group[1:]:
+                pairs.say(f'{e.name}: {kind} (load)')
+                fa, ia = rt.load(plain)
+                fb, ib = rt.load(e)
+                pairs.say(f'{e.name} vs {plain.name}: {kind}')
+                ta, tb, info = pairs.time(fa, fb, runs, warmup)
+                record(plain, e, kind, ta, tb, info, [b / a for a, b in zip(ta, tb)])
+                plain.results[kind].update(ia)
+                e.results[kind].update(ib)
+                del fa, fb
+                rt.release()
+                if profile is not None and profile(e, kind):
+                    pairs.say(f'{e.name} vs {plain.name}: {kind} profile')
+                    prof = rt.profile(plain, e, profile_iters)
+                    if prof is not None:
+                        e.results[kind]['profile'] = prof
+                    rt.release()
+            on.append(kind)
+        except FellBack:
+            notes.append('onnxruntime could not create a CUDA session (it fell back to the CPU): '
+                         'ONNX latency skipped on GPU.')
+            for e in group:
+                e.results.pop(kind, None)
+        finally:
+            rt.close()
+    return on
+
+
+def timed_kinds(e: Entry) -> list[str]:
+    """The runtimes e has timed runs of, in the order they were measured."""
+    return [k for k, r in e.results.items() if isinstance(r, dict) and 'times' in r and k != 'train']
 
 
 def summarise_latency(group: list[Entry]) -> None:
     """Median latency, its P50/P95/P99 (ms), achieved GFLOP/s and its ratio to plain (GFLOPs ratio / latency
-    ratio) of each model of a group, from its timed pairs; needs results['cost'] (cost_ratios)."""
+    ratio) of each model of a group in each runtime, from its timed pairs; needs results['cost'] (cost_ratios).
+    The INT8 OpenVINO result also gets its speed-up over the same model in OpenVINO f32 (median latencies)."""
     for e in group:
         st = e.results['static']
-        for kind in ('torch', 'onnx'):
-            if kind not in e.results:
-                continue
+        for kind in timed_kinds(e):
             r = e.results[kind]
             lat = median(r['times'])
             r['latency_ms'] = lat * 1e3
@@ -212,3 +305,6 @@ def summarise_latency(group: list[Entry]) -> None:
                 r['rate_ratio'] = 1.0
             else:
                 r['rate_ratio'] = e.results['cost']['gflops_ratio'] / r['ratio']['median']
+        q, f = e.results.get('openvino-int8'), e.results.get('openvino-f32')
+        if q and f:
+            q['speedup_vs_f32'] = f['latency_ms'] / q['latency_ms']
