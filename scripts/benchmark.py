@@ -306,7 +306,7 @@ def main(argv=None) -> int:
         ovm = meta.get('openvino')
         print(f'latency runtimes: {", ".join(meta["runtimes"])}' + (
             f'; OpenVINO {ovm["openvino"]}, CPU capabilities {", ".join(ovm["capabilities"])}, CPU flags '
-            f'{", ".join(ovm["cpu_flags"]) or "none of " + "/".join(bov.CPU_FLAGS)}' if ovm else ''), flush=True)
+            f'{", ".join(ovm["cpu_flags"]) or "none that matter"}' if ovm else ''), flush=True)
     acc, acc_notes = measure_accuracy(groups, opt) if opt.accuracy else ({}, [])
     meta['accuracy_min'] = (time.time() - t_start) / 60 if opt.accuracy else None
     if opt.only == 'accuracy':

@@ -42,7 +42,8 @@ def quick_run(tmp_path_factory):
     out = tmp / 'out'
     cfg = res2_yaml(tmp)
     cmd = [sys.executable, str(ROOT / 'scripts' / 'benchmark.py'), '--quick', '--cfg', str(cfg), '--img', '160',
-           '--runs', '3', '--threads', '1', '--train-img', '160', '--train-batch', '2', '--out', str(out)]
+           '--runs', '3', '--threads', '1', '--train-img', '160', '--train-batch', '2', '--out', str(out),
+           '--runtimes', 'torch', 'onnx', 'openvino-f32', 'openvino-int8']
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return out, r.stdout, r.stderr
@@ -424,6 +425,24 @@ def test_latency_percentiles_per_model_and_runtime(quick_run):
             assert 0 < p['p50'] <= p['p95'] <= p['p99'] and p['n'] == len(r['times'])
             assert p == stats.latency_percentiles(r['times'])
             assert f'| {m["name"]} | {title} | {p["p50"]:.1f} | {p["p95"]:.1f} | {p["p99"]:.1f} | {p["n"]} |' in section
+
+
+def test_openvino_runtimes_record_precision_nodes_and_ratio(quick_run):
+    out, stdout, _ = quick_run
+    data = json.loads((out / 'benchmark.json').read_text())
+    assert data['meta']['runtimes'] == ['torch', 'onnx', 'openvino-f32', 'openvino-int8']
+    for m in data['models']:
+        f32, q = m['results']['openvino-f32'], m['results']['openvino-int8']
+        assert f32['precision'] == 'f32' and q['precision'] == 'int8 + f32'  # the f32 hint holds on any CPU
+        assert any(k.startswith('Convolution ') for k in f32['nodes'])
+        assert not any(k.split()[-1] in ('u8', 'i8') for k in f32['nodes'])
+        assert sum(n for k, n in q['nodes'].items() if k.startswith('Convolution ') and k.split()[-1] in ('u8', 'i8'))
+        assert 0 < q['percentiles_ms']['p50'] and q['speedup_vs_f32'] > 0
+        if m['name'] != 'yolov5n':
+            assert f32['ratio']['median'] > 0 and q['ratio']['median'] > 0
+    report_text = (out / 'benchmark.md').read_text()
+    assert '## OpenVINO latency' in report_text and 'OpenVINO ' + data['meta']['openvino']['openvino'] in report_text
+    assert 'latency runtimes: torch, onnx, openvino-f32, openvino-int8' in stdout
 
 
 def test_report_only_does_not_show_a_single_seed_accuracy(quick_run, tmp_path):

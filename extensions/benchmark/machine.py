@@ -34,9 +34,18 @@ def cpu_model() -> str:
     return proc_field('/proc/cpuinfo', 'model name') or platform.processor() or platform.machine()
 
 
-def cpu_flags() -> str:
+# the CPU flags that decide the runtimes' kernels and OpenVINO's default precision (bf16 where the CPU has it)
+CPU_FLAGS = ('avx2', 'fma', 'avx512f', 'avx512_vnni', 'avx_vnni', 'avx512_bf16', 'amx_tile', 'amx_bf16', 'amx_int8',
+             'avx512_fp16')
+
+
+def cpu_flag_list() -> list[str]:
     flags = set((proc_field('/proc/cpuinfo', 'flags') or '').split())
-    return ', '.join(f for f in ('avx2', 'fma', 'avx512f', 'avx512_vnni', 'amx_tile') if f in flags)
+    return [f for f in CPU_FLAGS if f in flags]
+
+
+def cpu_flags() -> str:
+    return ', '.join(cpu_flag_list())
 
 
 def describe(device, threads: int) -> dict:

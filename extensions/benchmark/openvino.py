@@ -25,12 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .machine import cpu_flag_list
+
 RUNTIMES = (('openvino-f32', 'OpenVINO f32'), ('openvino', 'OpenVINO, default precision'),
             ('openvino-int8', 'OpenVINO INT8 (NNCF)'))
 KINDS = tuple(k for k, _ in RUNTIMES)
 HINT = {'openvino-f32': 'f32', 'openvino': None, 'openvino-int8': 'f32'}  # INFERENCE_PRECISION_HINT (None: none)
 CALIBRATION = 100  # calibration images: per-tensor activation ranges settle well below NNCF's default of 300
-CPU_FLAGS = ('avx2', 'avx512f', 'avx512_vnni', 'avx_vnni', 'avx512_bf16', 'amx_bf16', 'amx_int8', 'avx512_fp16')
 
 
 def is_openvino(kind: str) -> bool:
@@ -70,18 +71,13 @@ def ov():
     return ovd.require('openvino', ovd.OPENVINO_REQUIREMENT)
 
 
-def cpu_flags() -> list[str]:
-    """The CPU flags that decide OpenVINO's kernels and default precision (bf16, VNNI, AMX)."""
-    from .machine import proc_field  # noqa: PLC0415
-    flags = set((proc_field('/proc/cpuinfo', 'flags') or '').split())
-    return [f for f in CPU_FLAGS if f in flags]
 
 
 def describe() -> dict:
     """openvino/nncf versions, the CPU plugin's optimization capabilities and the CPU flags that matter."""
     o = ov()
     d = {'openvino': o.get_version().split('-')[0], 'capabilities': list(o.Core().get_property(
-        'CPU', 'OPTIMIZATION_CAPABILITIES')), 'cpu_flags': cpu_flags()}
+        'CPU', 'OPTIMIZATION_CAPABILITIES')), 'cpu_flags': cpu_flag_list()}
     try:
         import nncf  # noqa: PLC0415
         d['nncf'] = nncf.__version__

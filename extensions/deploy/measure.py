@@ -1,72 +1,71 @@
-"""Measure a trained checkpoint in every CPU deployment format: mAP (val.py), export size, latency.
+"""Measure trained checkpoints in every CPU deployment format: mAP (val.py), file size, precision, latency.
 
-    python -m extensions.deploy.measure --weights <best.pt> --data <data.yaml> --img 160 --out runs/deploy/res2
+    python scripts/measure_deploy.py --weights runs/demo/exp1/train/weights/best.pt [more.pt ...] \
+        [--data D] [--img 160] [--formats pt torchscript onnx openvino-f32 ...] [--project runs/deploy]
 
-Works on a copy of the weights in ``--out`` (nothing is written next to the original), and runs YOLOv5's own
-scripts as a user would:
+For each checkpoint, on a copy in ``<project>/<name>/`` (the exports are written next to the weights, so the
+training run's folder stays untouched), YOLOv5's own scripts run as a user runs them:
 
-* ``export.py --include torchscript onnx openvino`` (static shapes: val.py runs every exported model at batch 1
-  square, so the static ONNX is the like-for-like reference), ``--include openvino --half`` (on a second copy,
-  since it writes the same folder name) and ``--include openvino --int8 --data <data.yaml>``;
-* ``val.py --img <img>`` on the .pt, the TorchScript, the ONNX and each OpenVINO model, recording the precision
-  line OpenVINO logged (``YOLOV5_OPENVINO_PRECISION`` as in the environment; default f32);
-* latency in this process, batch 1 at the export size, the formats taking turns in each round (so that a noisy
-  shared machine slows all of them alike), median of ``--rounds``, with the torch/onnxruntime/OpenVINO threads
-  set to ``--threads`` (default 1: on a shared, oversubscribed machine a 2-thread pool waits at every barrier for
-  its preempted thread; measured here under load 10, PyTorch took 400-700 ms with 2 threads and 40 ms with 1).
+* ``export.py`` for each format asked for (static shapes, batch 1): ``--include torchscript onnx openvino tflite
+  [saved_model pb]`` in one call, ``--include openvino --half`` on a second copy (it writes the same folder name),
+  ``--include openvino --int8 --data D`` (NNCF on the data's training images) and ``--include tflite --int8``;
+* ``val.py --img <img>`` on the .pt and on every export, recording the precision OpenVINO logged it ran in
+  (``YOLOV5_OPENVINO_PRECISION`` as in the environment; default f32);
+* latency in this process, batch 1 at ``img``, every format of the checkpoint taking turns in each round (a
+  noisy shared machine slows all of them alike), median of ``--rounds``, with torch, onnxruntime, OpenVINO and
+  TFLite all on ``--threads`` threads (default 1: on a shared, oversubscribed machine a 2-thread pool waits at
+  every barrier for its preempted thread). SavedModel and GraphDef are validated, not timed.
 
-Prints a Markdown table and writes it, with the commands run and the CPU flags, to ``<out>/measure.json``.
+An exported model runs in val.py at batch 1 on square ``img x img`` letterboxed images, so each is compared
+with the static ONNX model in onnxruntime, which runs exactly so; the ``.pt`` row runs val.py's rectangular
+batches and is shown for reference. Prints a Markdown table (format, precision, size, mAP50, mAP50-95, its
+difference to ONNX, latency, the CPU and its flags) and writes it with the commands to
+``<project>/<name>/measure.json``; ``--markdown`` also writes the table to a file. Exit status 1 when a step
+fails; a difference above ``--tolerance`` is marked in the table, and is an error only with ``--strict``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
 import shutil
-import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-BASE = ROOT / 'yolov5'
-ALL_ROW = re.compile(r'^\s+all\s+(\d+)\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s*$', re.M)
-CPU_FLAGS = ('avx2', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_bf16', 'amx_int8', 'avx512_fp16')
+import yaml
+
+from ..runs import RunError, parse_map, run_command, script_command
 
 
-def cpu_info() -> dict:
-    try:
-        text = Path('/proc/cpuinfo').read_text()
-    except OSError:
-        return {}
-    model = re.search(r'^model name\s*:\s*(.+)$', text, re.M)
-    flags = set((re.search(r'^flags\s*:\s*(.+)$', text, re.M) or ['', ''])[1].split())
-    return {'model': model[1] if model else '?', 'flags': [f for f in CPU_FLAGS if f in flags],
-            'cores': os.cpu_count()}
+@dataclass(frozen=True)
+class Format:
+    title: str
+    export: tuple  # export.py arguments after --include ('' for the .pt itself)
+    file: str  # what export.py writes, relative to the checkpoint copy's folder
+    runtime: str  # how latency runs it: torch, torchscript, onnx, openvino, tflite, '' (not timed)
+    precision: str  # what it computes in ('openvino' rows: read from val.py's log)
 
 
-def run(script: str, *args, log: list, env=None) -> str:
-    cmd = [sys.executable, str(BASE / script), *[str(a) for a in args]]
-    print('$', ' '.join(cmd), flush=True)
-    t0 = time.time()
-    r = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                       env=dict(os.environ if env is None else env, PYTHONUNBUFFERED='1'))
-    log.append({'cmd': ' '.join(cmd), 'seconds': round(time.time() - t0, 1), 'rc': r.returncode})
-    if r.returncode != 0:
-        raise SystemExit(f'{script} failed (exit {r.returncode}):\n{r.stdout[-3000:]}')
-    return r.stdout
-
-
-def val_row(output: str) -> dict:
-    rows = ALL_ROW.findall(output)
-    if not rows:
-        raise SystemExit(f'no "all" row in the val.py output:\n{output[-2000:]}')
-    _, _, _, _, map50, map5095 = rows[-1]
-    precision = next((ln.split('inference precision ')[1].split(' ')[0] for ln in output.splitlines()
-                      if 'inference precision' in ln), None)
-    return {'mAP50': float(map50), 'mAP50-95': float(map5095), 'precision': precision}
+FORMATS = {
+    'pt': Format('PyTorch .pt (rectangular val)', (), '{stem}.pt', 'torch', 'f32'),
+    'torchscript': Format('TorchScript', ('torchscript',), '{stem}.torchscript', 'torchscript', 'f32'),
+    'onnx': Format('ONNX (static), onnxruntime', ('onnx',), '{stem}.onnx', 'onnx', 'f32'),
+    'openvino-f32': Format('OpenVINO', ('openvino',), '{stem}_openvino_model', 'openvino', ''),
+    'openvino-half': Format('OpenVINO --half (fp16 weights)', ('openvino', '--half'),
+                            'fp16/{stem}_openvino_model', 'openvino', ''),
+    'openvino-int8': Format('OpenVINO --int8 (NNCF)', ('openvino', '--int8'), '{stem}_int8_openvino_model',
+                            'openvino', ''),
+    'tflite-fp32': Format('TFLite fp32', ('tflite',), '{stem}-fp32.tflite', 'tflite', 'f32'),
+    'tflite-fp16': Format('TFLite fp16', ('tflite',), '{stem}-fp16.tflite', 'tflite', 'fp16 weights, f32 compute'),
+    'tflite-int8': Format('TFLite --int8', ('tflite', '--int8'), '{stem}-int8.tflite', 'tflite', 'int8'),
+    'saved_model': Format('TF SavedModel', ('saved_model',), '{stem}_saved_model', '', 'f32'),
+    'pb': Format('TF GraphDef (.pb)', ('pb',), '{stem}.pb', '', 'f32'),
+}
+DEFAULT_FORMATS = ('pt', 'torchscript', 'onnx', 'openvino-f32', 'openvino-half', 'openvino-int8', 'tflite-fp32',
+                   'tflite-fp16')
+FLAGGED = {'--half', '--int8'}  # exports of their own (a flag applies to every format of an export.py call)
 
 
 def size_mb(path: Path) -> float:
@@ -74,105 +73,205 @@ def size_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in files) / 1e6
 
 
-def latency(models: dict, img: int, rounds: int, threads: int) -> dict:
-    """Median ms per batch-1 inference of each model, the models taking turns in every round."""
-    import numpy as np  # noqa: PLC0415
-    import onnxruntime as ort  # noqa: PLC0415
-    import torch  # noqa: PLC0415
-    from models.experimental import attempt_load  # noqa: PLC0415
+def run_opt(weights: Path) -> dict:
+    """The training run's opt.yaml (``<run>/opt.yaml`` for ``<run>/weights/best.pt``), or {}."""
+    f = weights.parent.parent / 'opt.yaml'
+    return yaml.safe_load(f.read_text()) if f.is_file() else {}
 
-    from extensions.deploy import openvino as ovd  # noqa: PLC0415
-    ov = ovd.require('openvino', ovd.OPENVINO_REQUIREMENT)
+
+def step(cmd, log: Path, echo: bool, commands: list) -> str:
+    """Run one of YOLOv5's scripts; its output goes to ``log``. A failure raises RunError naming the log."""
+    t0 = time.time()
+    r = run_command(cmd, echo=echo)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(r.stdout)
+    commands.append({'cmd': ' '.join(map(str, cmd[1:])), 'seconds': round(time.time() - t0, 1), 'rc': r.returncode})
+    if r.returncode != 0:
+        raise RunError(f'{Path(cmd[1]).name} failed (exit {r.returncode}); its output: {log}')
+    return r.stdout
+
+
+def export_calls(formats) -> list[tuple[str, tuple]]:
+    """(sub-folder, export.py --include arguments) per export.py call: the flagged exports (--int8, --half) one by
+    one, the INT8 ones first (TFLite --int8 writes the SavedModel the float export must overwrite), then every
+    float format in one call."""
+    flagged = sorted({FORMATS[f].export for f in formats if FLAGGED & set(FORMATS[f].export)},
+                     key=lambda a: '--int8' not in a)
+    plain = sorted({a for f in formats if FORMATS[f].export and not FLAGGED & set(FORMATS[f].export)
+                    for a in FORMATS[f].export})
+    calls = [('fp16' if '--half' in a else '', a) for a in flagged]
+    return calls + ([('', tuple(plain))] if plain else [])
+
+
+def openvino_precision(val_output: str) -> str:
+    """The precision OpenVINO logged ('OpenVINO ...: CPU inference precision f32 (...)'), or '?'."""
+    for line in val_output.splitlines():
+        if 'inference precision ' in line:
+            return line.split('inference precision ')[1].split(' ')[0]
+    return '?'
+
+
+def measure(weights: Path, formats, data, img, project: Path, echo=False, name='') -> dict:
+    """Export ``weights`` to every format, val.py each; {'name', 'data', 'img', 'rows': [...], 'commands'}."""
+    opt = run_opt(weights)
+    data = data or opt.get('data')
+    img = int(img or opt.get('imgsz') or 640)
+    if not data or not Path(data).is_file():
+        raise RunError(f'{weights}: no data yaml (give --data; the run has no opt.yaml naming one that exists)')
+    name = name or Path(opt.get('cfg') or weights.stem).stem
+    work = project / name
+    logs, commands = work / 'logs', []
+    for sub, include in export_calls(formats):
+        pt = work / sub / weights.name
+        pt.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(weights, pt)
+        extra = ['--data', data] if '--int8' in include else []
+        step(script_command('export.py', '--weights', pt, '--include', *include, *extra, '--img', img, '--device',
+                            'cpu'), logs / f'export-{"-".join(a.strip("-") for a in include)}.log', echo, commands)
+    pt = work / weights.name
+    shutil.copy2(weights, pt)
+    rows = []
+    for f in formats:
+        fmt = FORMATS[f]
+        model = work / fmt.file.format(stem=pt.stem)
+        if not model.exists():
+            raise RunError(f'{model} was not written by export.py (see {logs})')
+        out = step(script_command('val.py', '--weights', model, '--data', data, '--img', img, '--device', 'cpu',
+                                  '--project', work / 'val', '--name', f, '--exist-ok'), logs / f'val-{f}.log', echo,
+                   commands)
+        precision = openvino_precision(out) if fmt.runtime == 'openvino' else fmt.precision
+        if f == 'openvino-int8':
+            precision = f'int8 + {precision}'
+        rows.append({'run': name, 'format': f, 'title': fmt.title, 'file': str(model), 'MB': size_mb(model),
+                     'precision': precision, **parse_map(out, f'val.py {f}')})
+    return {'name': name, 'weights': str(weights), 'data': str(data), 'img': img, 'rows': rows, 'commands': commands}
+
+
+# ------------------------------------------------------------------------------------------------ latency
+def runner(fmt: Format, path: Path, x, threads: int):
+    """A no-argument call running one batch-1 inference of the model at ``path`` on ``x`` (NCHW float32)."""
+    if fmt.runtime == 'torch':
+        import torch  # noqa: PLC0415
+        from models.experimental import attempt_load  # noqa: PLC0415
+        m, xt = attempt_load(path, device=torch.device('cpu'), fuse=True).eval(), torch.from_numpy(x)
+        return lambda: m(xt)
+    if fmt.runtime == 'torchscript':
+        import torch  # noqa: PLC0415
+        m, xt = torch.jit.load(str(path), map_location='cpu').eval(), torch.from_numpy(x)
+        return lambda: m(xt)
+    if fmt.runtime == 'onnx':
+        import onnxruntime as ort  # noqa: PLC0415
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        s = ort.InferenceSession(str(path), so, providers=['CPUExecutionProvider'])
+        return lambda: s.run(None, {s.get_inputs()[0].name: x})
+    if fmt.runtime == 'openvino':  # compiled as DetectMultiBackend compiles it, with the thread count fixed
+        from . import openvino as ovd  # noqa: PLC0415
+        ov = ovd.require('openvino', ovd.OPENVINO_REQUIREMENT)
+        _, config = ovd.precision_config()
+        c = ov.Core().compile_model(str(next(path.glob('*.xml'))), 'CPU', {**config, 'INFERENCE_NUM_THREADS': threads})
+        req = c.create_infer_request()
+        return lambda: req.infer([x], share_inputs=True)
+    from extensions.tf.deploy import tflite_interpreter  # noqa: PLC0415
+    interpreter = tflite_interpreter()[0](model_path=str(path), num_threads=threads)
+    interpreter.allocate_tensors()
+    inp = interpreter.get_input_details()[0]
+    xi = x.transpose(0, 2, 3, 1)  # NHWC
+    if inp['dtype'] != xi.dtype:  # --int8: quantized input
+        scale, zero = inp['quantization']
+        xi = (xi / scale + zero).astype(inp['dtype'])
+
+    def run():
+        interpreter.set_tensor(inp['index'], xi)
+        interpreter.invoke()
+    return run
+
+
+def latency(rows: list[dict], img: int, rounds: int, threads: int) -> None:
+    """rows[i]['latency_ms']: median ms of a batch-1 inference, the timed formats taking turns in every round."""
+    import numpy as np  # noqa: PLC0415
+    import torch  # noqa: PLC0415
     torch.set_num_threads(threads)
     x = np.random.default_rng(0).random((1, 3, img, img), dtype=np.float32)
-    runners = {}
-    for name, (kind, path) in models.items():
-        if kind == 'pt':
-            m = attempt_load(path, device=torch.device('cpu'), fuse=True).eval()
-            xt = torch.from_numpy(x)
-            runners[name] = lambda m=m, xt=xt: m(xt)
-        elif kind == 'torchscript':
-            m = torch.jit.load(str(path), map_location='cpu').eval()
-            xt = torch.from_numpy(x)
-            runners[name] = lambda m=m, xt=xt: m(xt)
-        elif kind == 'onnx':
-            so = ort.SessionOptions()
-            so.intra_op_num_threads = threads
-            s = ort.InferenceSession(str(path), so, providers=['CPUExecutionProvider'])
-            runners[name] = lambda s=s: s.run(None, {'images': x})
-        else:  # openvino: compiled as DetectMultiBackend compiles it, with the thread count fixed
-            _, config = ovd.precision_config()
-            xml = next(Path(path).glob('*.xml'))
-            c = ov.Core().compile_model(str(xml), 'CPU', {**config, 'INFERENCE_NUM_THREADS': threads})
-            runners[name] = lambda c=c: c([x])
-    times = {name: [] for name in runners}
+    runs = {i: runner(FORMATS[r['format']], Path(r['file']), x, threads) for i, r in enumerate(rows)
+            if FORMATS[r['format']].runtime}
+    times = {i: [] for i in runs}
     with torch.inference_mode():
-        for f in runners.values():  # warm-up
+        for f in runs.values():  # warm-up
             for _ in range(3):
                 f()
         for _ in range(rounds):
-            for name, f in runners.items():
+            for i, f in runs.items():
                 t0 = time.perf_counter()
                 f()
-                times[name].append((time.perf_counter() - t0) * 1e3)
-    return {name: float(np.median(t)) for name, t in times.items()}
+                times[i].append((time.perf_counter() - t0) * 1e3)
+    for i, t in times.items():
+        rows[i]['latency_ms'] = float(np.median(t))
+
+
+# ------------------------------------------------------------------------------------------------ report
+def table(rows: list[dict], tolerance: float) -> tuple[str, list[str]]:
+    """(Markdown table, the rows whose mAP50-95 differs from the same run's static ONNX by more than tolerance;
+    the .pt, validated on rectangular batches, is not held to it)."""
+    onnx = {r['run']: r for r in rows if r['format'] == 'onnx'}
+    over = []
+    lines = ['| run | format | precision | size MB | mAP50 | mAP50-95 | - ONNX | latency ms |',
+             '|---|---|---|---:|---:|---:|---:|---:|']
+    for r in rows:
+        ref = onnx.get(r['run'])
+        d = '' if ref is None or r is ref else f"{r['mAP50-95'] - ref['mAP50-95']:+.3f}"
+        if d and r['format'] != 'pt' and abs(r['mAP50-95'] - ref['mAP50-95']) > tolerance:
+            d += f' (over {tolerance})'
+            over.append(f"{r['run']} {r['format']}")
+        lat = f"{r['latency_ms']:.1f}" if 'latency_ms' in r else '-'
+        lines.append(f"| {r['run']} | {r['title']} | {r['precision']} | {r['MB']:.1f} | {r['mAP50']:.3f} | "
+                     f"{r['mAP50-95']:.3f} | {d} | {lat} |")
+    return '\n'.join(lines) + '\n', over
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0], epilog=__doc__,
+    from extensions.benchmark.machine import cpu_flags, cpu_model  # noqa: PLC0415  (psutil, torch: after --help)
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], epilog=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--weights', type=Path, required=True)
-    ap.add_argument('--data', type=Path, required=True)
-    ap.add_argument('--img', type=int, default=640)
-    ap.add_argument('--out', type=Path, required=True)
-    ap.add_argument('--rounds', type=int, default=50)
-    ap.add_argument('--threads', type=int, default=1)
+    ap.add_argument('--weights', nargs='+', required=True, type=Path, help='trained checkpoints (.pt)')
+    ap.add_argument('--data', default='', help="data yaml (default: the training run's opt.yaml)")
+    ap.add_argument('--img', type=int, default=0, help="export and val image size (default: the run's)")
+    ap.add_argument('--formats', nargs='+', default=list(DEFAULT_FORMATS), choices=list(FORMATS), metavar='FORMAT',
+                    help=f'of {", ".join(FORMATS)} (default: {" ".join(DEFAULT_FORMATS)}); onnx is always added')
+    ap.add_argument('--project', type=Path, default=Path('runs/deploy'), help='exports and val runs go here')
+    ap.add_argument('--rounds', type=int, default=30, help='timed rounds (0: no latency)')
+    ap.add_argument('--threads', type=int, default=1, help='threads of every runtime while timing')
+    ap.add_argument('--markdown', type=Path, help='also write the table to this file')
+    ap.add_argument('--tolerance', type=float, default=0.005, help='mark mAP50-95 differences to ONNX above this')
+    ap.add_argument('--strict', action='store_true', help='exit 1 when a difference is above --tolerance')
+    ap.add_argument('--echo', action='store_true', help="stream the scripts' output")
     opt = ap.parse_args(argv)
-    if not opt.weights.is_file():
-        raise SystemExit(f'--weights {opt.weights}: no such file')
-    out = opt.out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    pt = out / 'best.pt'
-    shutil.copy2(opt.weights, pt)
-    pt16 = out / 'fp16' / 'best.pt'
-    pt16.parent.mkdir(exist_ok=True)
-    shutil.copy2(opt.weights, pt16)
-    log, img = [], str(opt.img)
-    run('export.py', '--weights', pt, '--include', 'torchscript', 'onnx', 'openvino', '--img', img, log=log)
-    run('export.py', '--weights', pt16, '--include', 'openvino', '--half', '--img', img, log=log)
-    run('export.py', '--weights', pt, '--include', 'openvino', '--int8', '--data', opt.data, '--img', img, log=log)
-    formats = {  # name: (kind, path)
-        'PyTorch (.pt)': ('pt', pt),
-        'TorchScript': ('torchscript', pt.with_suffix('.torchscript')),
-        'ONNX (static), onnxruntime': ('onnx', pt.with_suffix('.onnx')),
-        'OpenVINO FP32': ('openvino', out / 'best_openvino_model'),
-        'OpenVINO FP16 weights (--half)': ('openvino', pt16.parent / 'best_openvino_model'),
-        'OpenVINO INT8 (--int8)': ('openvino', out / 'best_int8_openvino_model'),
-    }
-    rows = {}
-    for name, (_, path) in formats.items():
-        v = val_row(run('val.py', '--weights', path, '--data', opt.data, '--img', img, '--project', out / 'val',
-                        '--name', re.sub(r'\W+', '-', name).strip('-').lower(), '--exist-ok', log=log))
-        rows[name] = {**v, 'size_mb': round(size_mb(path), 2)}
-    for name, ms in latency(formats, opt.img, opt.rounds, opt.threads).items():
-        rows[name]['latency_ms'] = round(ms, 2)
-    cpu = cpu_info()
-    env = {k: os.environ[k] for k in ('YOLOV5_OPENVINO_PRECISION',) if k in os.environ}
-    report = {'weights': str(opt.weights), 'data': str(opt.data), 'img': opt.img, 'cpu': cpu, 'threads': opt.threads,
-              'rounds': opt.rounds, 'env': env, 'rows': rows, 'commands': log}
-    (out / 'measure.json').write_text(json.dumps(report, indent=2))
-    print(f'\n{opt.weights} at {opt.img} px; CPU {cpu.get("model")} ({", ".join(cpu.get("flags", []))}), '
-          f'{opt.threads} threads')
-    print('| format | precision run in | mAP50 | mAP50-95 | size MB | latency ms |')
-    print('|---|---|---:|---:|---:|---:|')
-    for name, r in rows.items():
-        prec = r['precision'] or 'f32'
-        prec = f'int8 + {prec}' if 'INT8' in name else prec
-        print(f"| {name} | {prec} | {r['mAP50']:.3f} | {r['mAP50-95']:.3f} | {r['size_mb']:.1f} | "
-              f"{r['latency_ms']:.1f} |")
+    for w in opt.weights:
+        if not w.is_file():
+            ap.error(f'--weights {w}: no such file')
+    formats = list(dict.fromkeys(['onnx', *opt.formats]))  # the reference of every other format
+    rows, names = [], []
+    try:
+        for w in opt.weights:
+            name = Path(run_opt(w).get('cfg') or w.stem).stem
+            name = f'{name}-{names.count(name) + 1}' if name in names else name
+            names.append(name)
+            r = measure(w.resolve(), formats, opt.data, opt.img, opt.project.resolve(), opt.echo, name)
+            if opt.rounds > 0:
+                latency(r['rows'], r['img'], opt.rounds, opt.threads)
+            r.update(cpu=cpu_model(), cpu_flags=cpu_flags(), threads=opt.threads, rounds=opt.rounds)
+            (opt.project / name / 'measure.json').write_text(json.dumps(r, indent=2, default=str))
+            rows += r['rows']
+    except RunError as e:
+        print(f'measure: {e}', file=sys.stderr)
+        return 1
+    text, over = table(rows, opt.tolerance)
+    text += (f'\nCPU {cpu_model()} (flags: {cpu_flags()}); latency: batch 1, {opt.threads} thread(s), median of '
+             f'{opt.rounds} rounds, formats taking turns.\n')
+    print(text)
+    if opt.markdown:
+        opt.markdown.write_text(text)
+    if over and opt.strict:
+        print(f'measure: mAP50-95 differs from ONNX by more than {opt.tolerance}: {", ".join(over)}', file=sys.stderr)
+        return 1
     return 0
-
-
-if __name__ == '__main__':
-    sys.path[:0] = [str(ROOT), str(BASE)]
-    sys.exit(main())

@@ -10,9 +10,7 @@ twin of a registered block through :func:`extensions.registry.tf_twin`: by defau
   not, grouped), average pools, squeeze-excite, drop path, the ResNet-D shortcut and the C3 frame;
 * :mod:`extensions.tf.res2net`, :mod:`extensions.tf.resnest`, :mod:`extensions.tf.resnet_rs`: the blocks;
 * :mod:`extensions.tf.deploy`: the float32 TFLite model, the metadata YOLOv5 reads back, and the TFLite
-  interpreter used for inference;
-* :mod:`extensions.tf.measure`: exports trained checkpoints to the static ONNX and the TF formats and compares
-  their mAP in val.py (``python -m extensions.tf.measure --weights ...``).
+  interpreter used for inference (:mod:`extensions.deploy.measure` measures the TF formats beside the others).
 
 Only these modules import TensorFlow, and only when a TensorFlow export or model is used: the block modules and
 YOLOv5's own imports never do.

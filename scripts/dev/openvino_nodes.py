@@ -38,6 +38,7 @@ for _p in (str(ROOT / 'yolov5'), str(ROOT)):  # the overlay and the YOLOv5 base
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from res2_variants import _chain  # noqa: E402  (scripts/dev: the Bottle2neck forward from its splits)
 
 from extensions import families  # noqa: E402
 from extensions.benchmark import openvino as bov  # noqa: E402
@@ -55,14 +56,7 @@ LAYER = re.compile(r'/model\.(\d+)/')
 # ------------------------------------------------------------------------------------------ export variants
 def _res2_split_forward(self, x):
     """Bottle2neck with conv1 exported as one Conv and a Split (the graph before conv_chunks)."""
-    xs = self.conv1(x).split(self.width, 1)
-    ys, y = [], None
-    for i, conv in enumerate(self.convs):
-        y = conv(xs[i] if (i == 0 or self.stage) else y + xs[i])
-        ys.append(y)
-    ys.append(self.pool(xs[-1]))
-    y = self.conv3(torch.cat(ys, 1))
-    return self.act(y + self.shortcut(x)) if self.residual else y
+    return _chain(self, x, self.conv1(x).split(self.width, 1))
 
 
 def _sa_convs(sa, xs):
@@ -397,7 +391,7 @@ def main(argv=None) -> int:
     x = torch.rand(1, 3, opt.img, opt.img, generator=torch.Generator().manual_seed(0)).numpy()
     calib = bov.calibration(opt.img, opt.calib) if 'openvino-int8' in opt.runtimes else None
     print(f'{", ".join(opt.runtimes)}; img {opt.img}, {opt.threads} threads, {opt.iters} profiling rounds '
-          f'({opt.stat} per node), {opt.cpu_rounds} CPU-time rounds; CPU flags {", ".join(bov.cpu_flags())}; '
+          f'({opt.stat} per node), {opt.cpu_rounds} CPU-time rounds; CPU flags {", ".join(bov.cpu_flag_list())}; '
           f'load average {loadavg()}', flush=True)
     rows = rows_of(opt)
     models, meta = {}, {}
