@@ -22,6 +22,7 @@ except ImportError:  # pragma: no cover
     from pip._vendor.packaging.requirements import InvalidRequirement, Requirement
 
 SETUP_HINT = 'run `python scripts/setup.py` (installs everything in requirements.txt)'
+PROJECT_REQUIREMENTS = Path(__file__).resolve().parents[1] / 'requirements.txt'
 
 # Distributions that provide the same import as the one asked for (upstream names -> what may be installed).
 ALIASES = {
@@ -97,8 +98,18 @@ def check_requirements(requirements='requirements.txt', exclude=(), install=True
     unmet = unmet_requirements(requirements, exclude)
     if unmet:
         raise MissingRequirementError('YOLOv5 requirement check failed: ' + '; '.join(unmet) +
-                                      f'. This build never pip-installs at run time: {SETUP_HINT}.')
+                                      f'. This build never pip-installs at run time: {_install_hint(unmet)}.')
     return True
+
+
+def _install_hint(unmet: list[str]) -> str:
+    """setup.py for what requirements.txt lists; pip install for the rest (formats outside the project's stack)."""
+    ours = {Requirement(r).name.lower() for r in _parse_requirements(PROJECT_REQUIREMENTS)}
+    extra = [u.split(' (')[0] for u in unmet if Requirement(u.split(' (')[0]).name.lower() not in ours]
+    if not extra:
+        return SETUP_HINT
+    return (f'pip install {" ".join(repr(e) if set(e) & set("<>=!~;") else e for e in extra)} (not in this '
+            f"project's requirements.txt: install it yourself if you need it)")
 
 
 def local_font(font, config_dir) -> Path:

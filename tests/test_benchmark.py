@@ -101,10 +101,11 @@ def test_targets_section_lists_met_or_missed(quick_run):
     report = (out / 'benchmark.md').read_text()
     targets = report.split('## Targets', 1)[1]
     lines = [ln for ln in targets.splitlines() if ln.startswith('| yolov5n-res2')]
-    assert len(lines) == 7  # params, GFLOPs, 2 x (latency, FLOP rate), training
+    assert len(lines) == 9  # params, GFLOPs, 2 x (latency, FLOP rate), training, OpenVINO f32 and INT8 latency
     assert all(('**met**' in ln) != ('**missed**' in ln) for ln in lines), lines
+    assert sum('OpenVINO' in ln for ln in lines) == 2
     printed = [ln for ln in stdout.splitlines() if re.match(r'\s+(MET|MISSED)\s+yolov5n-res2:', ln)]
-    assert len(printed) == 7
+    assert len(printed) == 9
 
 
 # ---------------------------------------------------------------------------------------- no-model units

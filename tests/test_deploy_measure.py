@@ -64,13 +64,17 @@ def _row(run, fmt, m):
 
 def test_table_marks_formats_off_the_static_onnx_but_not_the_rectangular_pt():
     rows = [_row('a', 'pt', 0.300), _row('a', 'onnx', 0.200), _row('a', 'openvino-f32', 0.204),
-            _row('a', 'tflite-fp16', 0.190), _row('b', 'onnx', 0.100), _row('b', 'tflite-fp32', 0.1001)]
-    text, over = table(rows, 0.005)
-    assert over == ['a tflite-fp16']  # -0.010; the .pt differs by +0.100 but runs rectangular batches
+            _row('a', 'tflite-fp16', 0.190), _row('b', 'onnx', 0.100), _row('b', 'tflite-fp32', 0.1001),
+            _row('b', 'openvino-int8', 0.095), _row('a', 'openvino-int8', 0.185), _row('a', 'tflite-int8', 0.230)]
+    text, over = table(rows, 0.005, 0.01)
+    # -0.010 in fp16 and an INT8 drop of 0.015; the .pt (+0.100, rectangular batches) and INT8 gains are not held
+    assert over == ['a tflite-fp16', 'a openvino-int8']
     lines = text.splitlines()
     assert '+0.004 |' in lines[4] and 'over' not in lines[4]
     assert '-0.010 (over 0.005)' in lines[5]
     assert '+0.000 |' in lines[7]  # compared with its own run's ONNX
+    assert '-0.005 |' in lines[8]  # INT8 within its 0.01 drop
+    assert '-0.015 (drop over 0.01)' in lines[9] and '+0.030 |' in lines[10]
 
 
 def test_cli_names_a_missing_checkpoint(tmp_path):

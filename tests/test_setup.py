@@ -166,6 +166,9 @@ def test_setup_checks_requirements_with_compat_and_its_aliases(monkeypatch):
         overlay_setup.ensure_dependencies(check_only=True)
     with pytest.raises(compat.MissingRequirementError, match=r'opencv-python>=4\.6 \(not installed\).*setup\.py'):
         compat.check_requirements(ROOT / 'requirements.txt')
+    # a format's package outside requirements.txt (export.py --include paddle): pip install it, not setup.py
+    with pytest.raises(compat.MissingRequirementError, match=r"pip install paddlepaddle 'x2paddle>=1\.4' \(not in"):
+        compat.check_requirements(('paddlepaddle', 'x2paddle>=1.4'))
 
 
 def test_setup_pip_installs_only_the_unmet_lines(monkeypatch):
