@@ -72,7 +72,8 @@ from tqdm import tqdm  # noqa: E402
 
 from extensions.benchmark.models import groups_from_json, resolve_groups  # noqa: E402
 from extensions.benchmark.plots import plots  # noqa: E402
-from extensions.benchmark.report import CASES, DEFAULT_OUT, print_summary, write_json, write_report  # noqa: E402
+from extensions.benchmark.report import DEFAULT_OUT, print_summary, write_json, write_report  # noqa: E402
+from extensions.benchmark.report_accuracy import CASES  # noqa: E402
 from extensions.families import FAMILIES  # noqa: E402
 
 DEFAULT_HYP = ROOT / 'scripts' / 'hyps' / 'hyp.short-cpu.yaml'

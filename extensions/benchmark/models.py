@@ -110,3 +110,9 @@ def groups_from_json(models: list[dict]) -> dict[str, list[Entry]]:
     for m in models:
         groups.setdefault(m['scale'], []).append(Entry(**m))
     return groups
+
+
+def rel(p) -> str:
+    """p relative to the repository root where it lies inside it."""
+    p = Path(p)
+    return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)

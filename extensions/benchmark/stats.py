@@ -167,3 +167,19 @@ def compare(a, b, conf: float = CONFIDENCE) -> dict:
     w = welch_interval(a, b, conf)
     return {'welch': w, 'paired': paired_interval(a, b, conf) if len(a) == len(b) else None,
             'sd_ratio': spread_ratio(a, b), 'verdict': verdict(w), 'kind': verdict_kind(w)}
+
+
+def fla(la) -> str:
+    return ', '.join(f'{x:.2f}' for x in la) if la else 'n/a'
+
+
+def fr(x, nd=2):
+    return '-' if x is None or (isinstance(x, float) and math.isnan(x)) else f'{x:.{nd}f}'
+
+
+def fratio(r: dict | None) -> str:
+    if not r:
+        return '-'
+    if r['n'] <= 1 and r['median'] == 1.0:
+        return '1.00'
+    return f'{r["median"]:.2f} ({r["p25"]:.2f}-{r["p75"]:.2f})'
