@@ -27,10 +27,8 @@ fails; a float format more than ``--tolerance`` (0.005) off the ONNX, or an INT8
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -240,51 +238,21 @@ def table(rows: list[dict], tolerance: float, int8_drop: float = 0.01) -> tuple[
     return '\n'.join(lines) + '\n', over
 
 
-def main(argv=None) -> int:
-    from extensions.benchmark.machine import cpu_flags, cpu_model  # noqa: PLC0415  (psutil, torch: after --help)
-    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], epilog=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--weights', nargs='+', required=True, type=Path, help='trained checkpoints (.pt)')
-    ap.add_argument('--data', default='', help="data yaml (default: the training run's opt.yaml)")
-    ap.add_argument('--img', type=int, default=0, help="export and val image size (default: the run's)")
-    ap.add_argument('--formats', nargs='+', default=list(DEFAULT_FORMATS), choices=list(FORMATS), metavar='FORMAT',
-                    help=f'of {", ".join(FORMATS)} (default: {" ".join(DEFAULT_FORMATS)}); onnx is always added')
-    ap.add_argument('--project', type=Path, default=Path('runs/deploy'), help='exports and val runs go here')
-    ap.add_argument('--rounds', type=int, default=30, help='timed rounds (0: no latency)')
-    ap.add_argument('--threads', type=int, default=1, help='threads of every runtime while timing')
-    ap.add_argument('--markdown', type=Path, help='also write the table to this file')
-    ap.add_argument('--tolerance', type=float, default=0.005, help='mark mAP50-95 differences to ONNX above this')
-    ap.add_argument('--int8-drop', type=float, default=0.01, help='mark INT8 mAP50-95 drops below ONNX above this')
-    ap.add_argument('--strict', action='store_true', help='exit 1 when a format is marked')
-    ap.add_argument('--echo', action='store_true', help="stream the scripts' output")
-    opt = ap.parse_args(argv)
-    for w in opt.weights:
-        if not w.is_file():
-            ap.error(f'--weights {w}: no such file')
-    formats = [f for f in FORMATS if f in opt.formats or f == 'onnx']  # onnx: the reference of the others
+def measure_all(weights: list[Path], formats, data, img, project: Path, rounds: int, threads: int,
+                echo=False) -> list[dict]:
+    """measure() each checkpoint (onnx always added: the reference of the other formats), then its latency;
+    writes ``<project>/<name>/measure.json`` for each. Rows of every checkpoint; RunError when a step fails."""
+    from extensions.benchmark.machine import cpu_flags, cpu_model  # noqa: PLC0415  (psutil, torch)
+    formats = [f for f in FORMATS if f in formats or f == 'onnx']
     rows, names = [], []
-    try:
-        for w in opt.weights:
-            name = Path(run_opt(w).get('cfg') or w.stem).stem
-            name = f'{name}-{names.count(name) + 1}' if name in names else name
-            names.append(name)
-            r = measure(w.resolve(), formats, opt.data, opt.img, opt.project.resolve(), opt.echo, name)
-            if opt.rounds > 0:
-                latency(r['rows'], r['img'], opt.rounds, opt.threads)
-            r.update(cpu=cpu_model(), cpu_flags=cpu_flags(), threads=opt.threads, rounds=opt.rounds)
-            (opt.project / name / 'measure.json').write_text(json.dumps(r, indent=2, default=str))
-            rows += r['rows']
-    except RunError as e:
-        print(f'measure: {e}', file=sys.stderr)
-        return 1
-    text, over = table(rows, opt.tolerance, opt.int8_drop)
-    text += (f'\nCPU {cpu_model()} (flags: {cpu_flags()}); latency: batch 1, {opt.threads} thread(s), median of '
-             f'{opt.rounds} rounds, formats taking turns.\n')
-    print(text)
-    if opt.markdown:
-        opt.markdown.write_text(text)
-    if over and opt.strict:
-        print(f'measure: mAP50-95 off the static ONNX (float formats +-{opt.tolerance}, INT8 drop {opt.int8_drop}): '
-              f'{", ".join(over)}', file=sys.stderr)
-        return 1
-    return 0
+    for w in weights:
+        name = Path(run_opt(w).get('cfg') or w.stem).stem
+        name = f'{name}-{names.count(name) + 1}' if name in names else name
+        names.append(name)
+        r = measure(w.resolve(), formats, data, img, project.resolve(), echo, name)
+        if rounds > 0:
+            latency(r['rows'], r['img'], rounds, threads)
+        r.update(cpu=cpu_model(), cpu_flags=cpu_flags(), threads=threads, rounds=rounds)
+        (project / name / 'measure.json').write_text(json.dumps(r, indent=2, default=str))
+        rows += r['rows']
+    return rows
