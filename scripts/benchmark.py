@@ -74,10 +74,11 @@ from extensions.benchmark.models import groups_from_json, resolve_groups  # noqa
 from extensions.benchmark.plots import plots  # noqa: E402
 from extensions.benchmark.report import DEFAULT_OUT, print_summary, write_json, write_report  # noqa: E402
 from extensions.benchmark.report_accuracy import CASES  # noqa: E402
+from extensions.benchmark.targets import ALL_RUNTIMES  # noqa: E402
 from extensions.families import FAMILIES  # noqa: E402
 
 DEFAULT_HYP = ROOT / 'scripts' / 'hyps' / 'hyp.short-cpu.yaml'
-RUNTIMES = ('torch', 'onnx', 'openvino-f32', 'openvino', 'openvino-int8')  # timing.BASE_RUNTIMES + OpenVINO's
+RUNTIMES = tuple(k for k, _ in ALL_RUNTIMES)  # torch, onnx, openvino-f32, openvino, openvino-int8
 MIN_SEEDS = 3  # fewer cannot tell a block from run-to-run noise (docs/benchmark_notes.md)
 ACC_EPOCHS = 20  # the committed setting: chosen from measured CPU time per epoch (docs/benchmark_notes.md)
 

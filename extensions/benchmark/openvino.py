@@ -26,10 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from .machine import cpu_flag_list
+from .targets import OPENVINO_RUNTIMES
 
-RUNTIMES = (('openvino-f32', 'OpenVINO f32'), ('openvino', 'OpenVINO, default precision'),
-            ('openvino-int8', 'OpenVINO INT8 (NNCF)'))
-KINDS = tuple(k for k, _ in RUNTIMES)
+KINDS = tuple(k for k, _ in OPENVINO_RUNTIMES)  # openvino-f32, openvino, openvino-int8
 HINT = {'openvino-f32': 'f32', 'openvino': None, 'openvino-int8': 'f32'}  # INFERENCE_PRECISION_HINT (None: none)
 CALIBRATION = 100  # calibration images: per-tensor activation ranges settle well below NNCF's default of 300
 

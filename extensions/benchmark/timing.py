@@ -138,7 +138,6 @@ def ort_runner(sess, x):
 
 
 # ------------------------------------------------------------------------------------------ measurement
-BASE_RUNTIMES = ('torch', 'onnx')  # always known; the OpenVINO runtimes are extensions.benchmark.openvino's
 
 
 def prepare(device, runtimes: list[str], notes: list[str]) -> list[str]:
