@@ -16,6 +16,8 @@ import os
 from importlib import metadata
 from pathlib import Path
 
+from .checkpoints import CheckpointError, load_checkpoint  # noqa: F401 (the patches import them from here)
+
 try:  # pip vendors packaging, so this works even before requirements are installed
     from packaging.requirements import InvalidRequirement, Requirement
 except ImportError:  # pragma: no cover
@@ -203,45 +205,6 @@ def check_base(base) -> None:
         why = f'patches changed since setup last verified yolov5/: {", ".join(changed)}'
     raise BaseNotReady(f'ERROR: the YOLOv5 base is not set up for this checkout ({why}). '
                        f'Run `python scripts/setup.py` from {base.parent} first.')
-
-
-class CheckpointError(RuntimeError):
-    """A file given as weights is not a loadable YOLOv5 checkpoint."""
-
-
-def load_checkpoint(f, map_location='cpu'):
-    """``torch.load`` of a YOLOv5 checkpoint (a pickled dict holding the model), with errors that say what is wrong.
-
-    torch >= 2.6 defaults to ``weights_only=True``, which cannot load YOLOv5's pickled models, so this passes
-    ``weights_only=False``: load only checkpoints you trust, as with upstream YOLOv5 (patches/0002).
-    A missing, truncated or foreign file raises :class:`CheckpointError` (FileNotFoundError for a missing one)
-    naming the file and the fix, instead of a zip/unpickling error from deep inside torch.
-    """
-    import pickle  # noqa: PLC0415
-
-    import torch  # noqa: PLC0415
-
-    path = Path(f)
-    if not path.is_file():
-        raise FileNotFoundError(f'checkpoint {path} not found')
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=False)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as e:
-        size = path.stat().st_size
-        raise CheckpointError(
-            f'{path} ({size} bytes) cannot be read as a YOLOv5 checkpoint: {type(e).__name__}: {e}. It is '
-            f'truncated or corrupt (e.g. an interrupted copy), or not a file torch.save wrote. Fix: use an intact '
-            f'copy, or the last.pt/best.pt of a finished run') from e
-    except (ModuleNotFoundError, AttributeError) as e:
-        raise CheckpointError(
-            f'{path} pickles a class this code cannot find ({e}). It was saved with blocks this checkout does not '
-            f'have (another version of extensions/?). Fix: load it with the code that trained it') from e
-    if not isinstance(ckpt, dict) or ckpt.get('model') is None and ckpt.get('ema') is None:
-        what = f'a dict with keys {sorted(ckpt)[:8]}' if isinstance(ckpt, dict) else f'a {type(ckpt).__name__}'
-        raise CheckpointError(
-            f'{path} holds {what}, not a YOLOv5 checkpoint (a dict with the pickled model under "model"/"ema", as '
-            f'train.py saves it). A bare state_dict: build the model from its YAML and load_state_dict() it')
-    return ckpt
 
 
 def save_checkpoint(obj, f) -> None:

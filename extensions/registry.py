@@ -26,11 +26,13 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import families
+from . import families, model_yaml
+from .errors import ModelConfigError
 from .families import FAMILIES
 
 __all__ = ['BlockSpec', 'ModelConfigError', 'MissingTwinError', 'register', 'unregister', 'registered', 'scaled',
-           'fixed', 'same', 'resolve', 'is_block', 'block_args', 'layer', 'parse', 'tf_twin']
+           'fixed', 'same', 'resolve', 'literal_args', 'activation', 'is_block', 'block_args', 'layer', 'parse',
+           'tf_twin']
 
 
 # ----------------------------------------------------------------------------------------------- channel rules
@@ -127,18 +129,6 @@ def registered() -> dict[str, BlockSpec]:
 
 
 # ---------------------------------------------------------------------------------------------------- errors
-class ModelConfigError(ValueError):
-    """A model YAML that cannot be built. ``str(e)`` names the file, layer index, module and the fix."""
-
-    def __init__(self, layer, module, problem, fix, yaml_file=''):
-        self.layer, self.module, self.problem, self.fix, self.yaml_file = layer, module, problem, fix, yaml_file
-        super().__init__(str(self))
-
-    def __str__(self):
-        where = f'{self.yaml_file}: ' if self.yaml_file else ''
-        return f'{where}layer {self.layer} ({self.module}): {self.problem}. Fix: {self.fix}'
-
-
 def _known_blocks() -> str:
     return ', '.join(sorted(_REGISTRY)) or '(none)'
 
@@ -159,21 +149,33 @@ def _close_names(m: str, names: list, n: int = 3) -> list:
 
 # ------------------------------------------------------------------------------------- what parse_model calls
 def resolve(m, i: int, namespace: dict):
-    """Module for the YAML name ``m`` of layer ``i``: a registered block, else ``eval`` as upstream does."""
+    """Module for the YAML name ``m`` of layer ``i``, by lookup only: a registered block, a YOLOv5 module of
+    ``namespace`` (parse_model's globals) or ``nn.<Name>``. Names are never evaluated
+    (:func:`extensions.model_yaml.lookup_module`)."""
     load_families()
     if not isinstance(m, str):
         return m
     if m in _REGISTRY:
         return _REGISTRY[m].module
-    try:
-        return eval(m, namespace)  # upstream's lookup: Conv, C3, nn.Upsample, ...
-    except (NameError, AttributeError, SyntaxError):
-        close = _close_names(m, list(_REGISTRY) + [k for k in namespace if k[:1].isupper()])
-        hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ''
-        raise ModelConfigError(
-            i, m, f"unknown module '{m}'",
-            f'{hint}use a YOLOv5 module (Conv, C3, SPPF, nn.Upsample, Concat, Detect, ...) or an extension block: '
-            f'{_known_blocks()}; a new block is added with @register in extensions/ (see README)') from None
+    found = model_yaml.lookup_module(m, i, namespace)
+    if found is not None:
+        return found
+    close = _close_names(m, list(_REGISTRY) + [k for k in namespace if k[:1].isupper()])
+    hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ''
+    raise ModelConfigError(
+        i, m, f"unknown module '{m}'",
+        f'{hint}use a YOLOv5 module (Conv, C3, SPPF, nn.Upsample, Concat, Detect, ...) or an extension block: '
+        f'{_known_blocks()}; a new block is added with @register in extensions/ (see README)')
+
+
+def literal_args(args, i: int, m, names: dict) -> list:
+    """Layer ``i``'s YAML arguments as data (:func:`extensions.model_yaml.literal_args`): what parse_model passes on."""
+    return model_yaml.literal_args(args, i, getattr(m, '__name__', str(m)), names)
+
+
+def activation(text):
+    """The ``activation:`` of a model YAML (``nn.SiLU()``-style) built by lookup (:func:`model_yaml.activation`)."""
+    return model_yaml.activation(text)
 
 
 def is_block(m) -> bool:
@@ -226,11 +228,16 @@ def parse(parse_model, d: dict, ch: list, yaml_file: str = ''):
     Every error names ``yaml_file`` and the layer: construction errors come from :func:`resolve`,
     :func:`block_args` and :func:`layer`; a shape or channel mismatch between layers (for instance a
     hand-written channel count, or a ``from`` index that points at a layer of another resolution) is found
-    by one forward pass at 64x64 in eval mode, which changes no parameter or BatchNorm statistic.
+    by one forward pass at 64x64 (256x256 where 64 is too small for a P6/P7 model) in eval mode, which changes no
+    parameter or BatchNorm statistic.
     """
     try:
+        model_yaml.check_model_dict(d)
         model, save = parse_model(d, ch)
-        _dry_run(model, ch[0])
+        try:
+            _dry_run(model, ch[0])
+        except ModelConfigError:
+            _dry_run(model, ch[0], 256)  # a P6/P7 model needs a larger input than 64: report only what fails there
     except ModelConfigError as e:
         e.yaml_file = yaml_file or e.yaml_file
         e.args = (str(e),)

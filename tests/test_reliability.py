@@ -209,7 +209,8 @@ def test_truncated_videos(work, tmp_path):
                        '--project', tmp_path, '--name', 'det', env=work.env, check=False)
     assert rc != 0
     last = out.strip().splitlines()[-1]
-    assert last == f'AssertionError: Video cannot be opened (truncated or corrupt?): {truncated}'
+    assert last.startswith('ERROR: 1 of 1 input files could not be read') and \
+        f'{truncated} (not a video OpenCV can open' in last, last
 
 
 # -------------------------------------------------------------------------------------------------- checkpoints
