@@ -250,20 +250,8 @@ def save_checkpoint(obj, f) -> None:
     Upstream writes last.pt/best.pt in place, so a run killed while saving (SIGKILL, out of memory, a full
     disk) leaves a truncated last.pt and ``--resume`` has nothing to resume from. This writes a temporary
     file next to ``f`` and renames it over ``f`` (atomic on POSIX and Windows): ``f`` is always either the
-    previous complete checkpoint or the new one.
+    previous complete checkpoint or the new one, with the permissions ``torch.save`` would have given it.
     """
-    import tempfile  # noqa: PLC0415
+    from .outputs import save_atomic  # noqa: PLC0415
 
-    import torch  # noqa: PLC0415
-
-    f = Path(f)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{f.name}.', suffix='.tmp', dir=f.parent)
-    try:
-        with os.fdopen(fd, 'wb') as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, f)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    save_atomic(obj, f)
