@@ -406,6 +406,7 @@ def init_backbone(cfg, weights, out, nc: int | None = None, names: list | None =
     only once every check passed."""
     check_output(out, inputs=(weights, cfg), exist_ok=exist_ok)
     ckpt, summary = start_checkpoint(cfg, weights, nc=nc, names=names, mean=mean, std=std)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
     save_atomic(ckpt, out)
     return dict(summary, out=str(out))
 

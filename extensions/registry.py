@@ -308,8 +308,8 @@ def tf_twin(m):
         raise MissingTwinError(
             f"extension block '{spec.name}' ({spec.module.__module__}.{spec.module.__name__}) declares that it has no "
             f'TensorFlow twin (registered with tf=NO_TF_TWIN), so the SavedModel, GraphDef and TFLite exports cannot '
-            f'rebuild it. Fix: export to ONNX, OpenVINO or TorchScript, or write its twin (see extensions/tf/res2net.py) '
-            f'and drop tf=NO_TF_TWIN from its @register')
+            f'rebuild it. Fix: export to ONNX, OpenVINO or TorchScript, or write its twin (see '
+            f'extensions/tf/res2net.py) and drop tf=NO_TF_TWIN from its @register')
     module, _, cls = target.partition(':')
     fix = (f'write class TF{spec.module.__name__}(keras.layers.Layer) in '
            f'{"extensions/tf/" + module.rsplit(".", 1)[-1] + ".py" if spec.tf is None else module} whose '

@@ -175,7 +175,7 @@ ResNetStem.timm_keys = {
     'conv1.6.': 'conv3.conv.', 'bn1.': 'conv3.bn.', 'maxpool.0.': 'pool.conv.', 'maxpool.1.': 'pool.bn.'}
 # timm block j of stage k -> block j of layer k: layer<k>.<j>.<name> -> model.<k>.<j>.<ours>
 SEResNetDStage.timm_block = 'SE bottleneck (ResNet-RS / SE-ResNet)'  # the block as pretrained.py's messages name it
-SEResNetDStage.timm_marker = ('se.', 'conv3.')  # key prefixes that tell this block apart (an SE basic block has no conv3)
+SEResNetDStage.timm_marker = ('se.', 'conv3.')  # key prefixes that tell this block apart (SE basic blocks: no conv3)
 SEResNetDStage.timm_keys = {
     'conv1.': 'conv1.conv.', 'bn1.': 'conv1.bn.', 'conv2.': 'conv2.conv.', 'bn2.': 'conv2.bn.', 'conv3.': 'conv3.conv.',
     'bn3.': 'conv3.bn.', 'se.fc1.': 'se.fc1.', 'se.fc2.': 'se.fc2.', 'downsample.1.': 'shortcut.conv.conv.',
