@@ -3,11 +3,12 @@
 ``models_yaml/yolov5m-{res2net50d,resnest50d,resnetrs50}.yaml`` rebuild timm's ``res2net50d``, ``resnest50d`` and
 ``resnetrs50`` up to ``layer4`` from this project's blocks: layer 0 is :class:`~extensions.resnet_rs.ResNetStem`
 (timm ``conv1``, ``bn1``, ``maxpool``) and layers 1-4 are one stage block each (timm ``layer1`` .. ``layer4``).
-:func:`init_backbone` takes a timm state dict from disk (``.safetensors``, or ``.pth``/``.pt``/``.bin`` as
+:func:`start_checkpoint` takes a timm state dict from disk (``.safetensors``, or ``.pth``/``.pt``/``.bin`` as
 ``torch.save(model.state_dict())``, timm's training scripts or the Hugging Face hub write it, possibly nested
 under ``state_dict``/``model``), places every backbone tensor into the YOLOv5 model, folds the ImageNet input
-normalisation into the stem, and writes a YOLOv5 start checkpoint (``{'model': ..., 'epoch': -1, ...}``, as
-train.py saves one). It never downloads anything and does not need timm.
+normalisation into the stem, and returns a YOLOv5 start checkpoint (``{'model': ..., 'epoch': -1, ...}``, as
+train.py saves one); :func:`init_backbone` also checks the output path first and writes it atomically. It never
+downloads anything, prints nothing and does not need timm.
 
 Every tensor of the file is either placed or the run stops naming it; the classifier (``fc.*``) is skipped by
 name. A file of another architecture stops before anything is written, with what was expected and what was
