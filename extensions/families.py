@@ -1,7 +1,8 @@
 """The block families of this overlay: one row each, read by the registry, the benchmark, the tests and docs.
 
 Adding a family is one module ``extensions/<module>.py`` whose blocks are ``@register``-ed, one row here, and
-its YAMLs ``models_yaml/yolov5{n,s,m,l,x}-<suffix>.yaml`` (YOLOv5's with every ``C3`` swapped for ``c3``).
+its YAMLs ``models_yaml/yolov5{n,s,m,l,x}-<suffix>.yaml`` (YOLOv5's with every ``C3`` swapped for ``c3``): README
+"Adding a block family", which tests/test_families.py follows to the letter on a toy family.
 Standard library only: the base imports this package before torch.
 """
 

@@ -3,29 +3,52 @@
 ``models_yaml/yolov5m-{res2net50d,resnest50d,resnetrs50}.yaml`` rebuild timm's ``res2net50d``, ``resnest50d`` and
 ``resnetrs50`` up to ``layer4`` from this project's blocks: layer 0 is :class:`~extensions.resnet_rs.ResNetStem`
 (timm ``conv1``, ``bn1``, ``maxpool``) and layers 1-4 are one stage block each (timm ``layer1`` .. ``layer4``).
-:func:`init_backbone` takes a timm state dict from disk (``.safetensors``, or ``.pth``/``.pt``/``.bin`` as
+:func:`start_checkpoint` takes a timm state dict from disk (``.safetensors``, or ``.pth``/``.pt``/``.bin`` as
 ``torch.save(model.state_dict())``, timm's training scripts or the Hugging Face hub write it, possibly nested
 under ``state_dict``/``model``), places every backbone tensor into the YOLOv5 model, folds the ImageNet input
-normalisation into the stem, and writes a YOLOv5 start checkpoint (``{'model': ..., 'epoch': -1, ...}``, as
-train.py saves one). It never downloads anything and does not need timm.
+normalisation into the stem, and returns a YOLOv5 start checkpoint (``{'model': ..., 'epoch': -1, ...}``, as
+train.py saves one); :func:`init_backbone` also checks the output path first and writes it atomically. It never
+downloads anything, prints nothing and does not need timm.
 
 Every tensor of the file is either placed or the run stops naming it; the classifier (``fc.*``) is skipped by
 name. A file of another architecture stops before anything is written, with what was expected and what was
 found. ``scripts/init_backbone.py`` is the command line; docs/pretrained.md the guide.
+
+What is timm's in a family lives in the family's module, beside its stage block (as timm keeps a model's
+checkpoint filter, ``pretrained_filter_fn``, beside the model), and is found here through the registry: a
+registered :class:`~extensions.layers.ResNetStage` subclass is a pretrained-backbone stage when it carries
+
+* ``timm_keys``: timm block names -> ours, relative to block ``j`` of stage ``k`` (timm ``layer<k>.<j>.<name>``
+  -> ``model.<k>.<j>.<ours>``; longest matching prefix first), the ResNet-D shortcut ``downsample.*`` included;
+* ``timm_block``: what the block is, as the messages here name it;
+* ``timm_marker``: key prefixes that tell the block apart in a timm state dict (each must start some key of
+  ``layer1.0.*``).
+
+The family's row in :mod:`extensions.families` names its timm model (``Family.timm``); the stem's remap is
+``ResNetStem.timm_keys`` (extensions/resnet_rs.py).
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import io
 import logging
 import re
-import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+
+import torch
+import torch.nn as nn
+import yaml
+from models.yolo import Model
+from utils.general import LOGGER
+
+from . import families, registry
+from ._layers import ResNetStage
+from .outputs import check_output, save_atomic
+from .resnet_rs import ResNetStem
 
 # timm's pretrained_cfg mean/std of the weights in PRETRAINED_TAGS (timm's IMAGENET_DEFAULT_MEAN/STD);
 # tests/test_pretrained.py checks them against timm. YOLOv5 feeds RGB in [0, 1], as timm's transforms before
@@ -37,33 +60,26 @@ PRETRAINED_TAGS = {'res2net50d': 'res2net50d.in1k', 'resnest50d': 'resnest50d.in
 
 CLASSIFIER = 'fc.'  # timm ResNet head: global pool (no weights) + fc; not part of the backbone
 FEATURE_LAYERS = (2, 3, 4)  # YAML layers whose outputs are timm's stride 8/16/32 features (out_indices 2, 3, 4)
-
-# timm stem names -> ours (layer 0, ResNetStem). timm: conv1 = Sequential(conv, bn, relu, conv, bn, relu, conv),
-# then bn1, act1, and maxpool (max-pool, or with replace_stem_pool: Sequential(conv, bn, relu)).
-STEM_KEYS = {'conv1.0.': 'conv1.conv.', 'conv1.1.': 'conv1.bn.', 'conv1.3.': 'conv2.conv.', 'conv1.4.': 'conv2.bn.',
-             'conv1.6.': 'conv3.conv.', 'bn1.': 'conv3.bn.', 'maxpool.0.': 'pool.conv.', 'maxpool.1.': 'pool.bn.'}
-# timm block names -> ours, per stage block (the same maps the block-level parity tests use)
-_SHORTCUT = {'downsample.1.': 'shortcut.conv.conv.', 'downsample.2.': 'shortcut.conv.bn.'}
-BLOCK_KEYS = {
-    'Res2NetStage': {'conv1.': 'conv1.conv.', 'bn1.': 'conv1.bn.', 'conv3.': 'conv3.conv.', 'bn3.': 'conv3.bn.',
-                     **{f'convs.{i}.': f'convs.{i}.conv.' for i in range(64)},
-                     **{f'bns.{i}.': f'convs.{i}.bn.' for i in range(64)}, **_SHORTCUT},
-    'ResNeStStage': {'conv1.': 'conv1.conv.', 'bn1.': 'conv1.bn.', 'conv2.conv.': 'conv2.conv.conv.',
-                     'conv2.bn0.': 'conv2.conv.bn.', 'conv2.fc1.': 'conv2.fc1.conv.', 'conv2.bn1.': 'conv2.fc1.bn.',
-                     'conv2.fc2.': 'conv2.fc2.', 'conv3.': 'conv3.conv.', 'bn3.': 'conv3.bn.', **_SHORTCUT},
-    'SEResNetDStage': {'conv1.': 'conv1.conv.', 'bn1.': 'conv1.bn.', 'conv2.': 'conv2.conv.', 'bn2.': 'conv2.bn.',
-                       'conv3.': 'conv3.conv.', 'bn3.': 'conv3.bn.', 'se.fc1.': 'se.fc1.', 'se.fc2.': 'se.fc2.',
-                       **_SHORTCUT},
-}
-STAGE_MODULE = {'Res2NetStage': 'res2net', 'ResNeStStage': 'resnest', 'SEResNetDStage': 'resnet_rs'}  # families.py
-BLOCK_KIND = {'Res2NetStage': 'Bottle2neck (Res2Net)', 'ResNeStStage': 'split-attention bottleneck (ResNeSt)',
-              'SEResNetDStage': 'SE bottleneck (ResNet-RS / SE-ResNet)'}
 _LAYER = re.compile(r'layer(\d+)\.(\d+)\.(.+)')
 
 
 class BackboneWeightsError(ValueError):
     """A weights file that cannot initialise the YAML's backbone; ``str(e)`` names the file, what was expected,
     what was found and the fix."""
+
+
+# ------------------------------------------------------------------------------------ the families' timm remaps
+def stage_blocks() -> dict:
+    """``{YAML name: BlockSpec}`` of the registered pretrained-backbone stages (a ``ResNetStage`` with a timm remap,
+    ``timm_keys``, set beside it in its family's module), in registry order."""
+    return {n: s for n, s in registry.registered().items()
+            if issubclass(s.module, ResNetStage) and getattr(s.module, 'timm_keys', None)}
+
+
+def timm_model(spec) -> str:
+    """The timm model of a stage block's family (``Family.timm`` of its row); the block's name without one."""
+    row = next((f for f in families.FAMILIES if f.key == spec.family), None)
+    return row.timm if row is not None and row.timm else spec.name
 
 
 # ----------------------------------------------------------------------------------------------- reading a file
@@ -74,15 +90,13 @@ def read_state_dict(path) -> dict:
     dict, or one nested under ``state_dict``/``model``/``state_dict_ema``/``model_ema``; a ``module.`` prefix, as
     DataParallel writes it, is removed). Raises :class:`BackboneWeightsError` naming the file otherwise.
     """
-    import torch  # noqa: PLC0415
-
     path = Path(path)
     if not path.is_file():
         raise BackboneWeightsError(f'{path}: no such file. Fix: give the timm weights file with --weights '
                                    f'(docs/pretrained.md says how to get one)')
     try:
         if path.suffix == '.safetensors':
-            from safetensors.torch import load_file  # noqa: PLC0415
+            from safetensors.torch import load_file  # noqa: PLC0415  (comes with timm; only .safetensors need it)
             obj = load_file(str(path), device='cpu')
         else:
             obj = torch.load(path, map_location='cpu', weights_only=True)
@@ -107,7 +121,6 @@ def read_state_dict(path) -> dict:
 
 
 def _all_tensors(d: dict) -> bool:
-    import torch  # noqa: PLC0415
     return all(isinstance(v, torch.Tensor) for v in d.values())
 
 
@@ -116,7 +129,7 @@ def _all_tensors(d: dict) -> bool:
 class Backbone:
     """What a YAML model's pretrained backbone is: stem (layer 0) and stages (layers 1..len(depths))."""
 
-    stage: str  # class name of the stage blocks: a key of BLOCK_KEYS
+    stage: str  # YAML name of the stage blocks: a key of stage_blocks()
     depths: tuple  # blocks per stage
     replace_pool: bool  # stem pool is a conv (resnetrs) rather than a max-pool
     timm: str  # timm model of the family (families.py), e.g. 'res2net50d'
@@ -129,7 +142,7 @@ class Backbone:
     def describe(self) -> dict:
         return {'stem': 'deep 3x3 stem (conv1.0/conv1.3/conv1.6)',
                 'stem pool': 'a 3x3 stride-2 conv (maxpool.0)' if self.replace_pool else 'max-pool (no weights)',
-                'blocks': BLOCK_KIND[self.stage], 'stages': '-'.join(map(str, self.depths)),
+                'blocks': stage_blocks()[self.stage].module.timm_block, 'stages': '-'.join(map(str, self.depths)),
                 'shortcut': 'avg-pool + 1x1 (ResNet-D: downsample.1)'}
 
     def name(self) -> str:
@@ -138,9 +151,8 @@ class Backbone:
 
 
 def _no_layout(where, found) -> BackboneWeightsError:
-    from . import families  # noqa: PLC0415
     return BackboneWeightsError(
-        f'{where}: no pretrained-backbone layout (layer 0 ResNetStem, then stage blocks {", ".join(BLOCK_KEYS)}); '
+        f'{where}: no pretrained-backbone layout (layer 0 ResNetStem, then stage blocks {", ".join(stage_blocks())}); '
         f'its first layers are {found}. Fix: use models_yaml/yolov5m-<timm name>.yaml '
         f'({", ".join(f.timm for f in families.FAMILIES if f.timm)})')
 
@@ -148,51 +160,38 @@ def _no_layout(where, found) -> BackboneWeightsError:
 def backbone_of_yaml(cfg) -> Backbone:
     """The pretrained backbone a model YAML describes, read from the file without building the model (so that a
     weights file of another architecture is refused in a second); BackboneWeightsError if it has none."""
-    import yaml  # noqa: PLC0415
-
-    from . import families  # noqa: PLC0415
-
     try:
         rows = list((yaml.safe_load(Path(cfg).read_text()) or {}).get('backbone') or [])
         names = [r[2] for r in rows]
     except (OSError, yaml.YAMLError, TypeError, IndexError, AttributeError) as e:
         raise BackboneWeightsError(f'{cfg}: cannot read it as a YOLOv5 model YAML ({type(e).__name__}: {e})') from e
-    stages = []
+    known, stages = stage_blocks(), []
     for r in rows[1:]:
-        if r[2] not in BLOCK_KEYS:
+        if r[2] not in known:
             break
         stages.append(r)
     kinds = {r[2] for r in stages}
     if not names or names[0] != 'ResNetStem' or not stages or len(kinds) != 1:
         raise _no_layout(cfg, ', '.join(map(str, names[:6])))
     stem_args, stage = list(rows[0][3]), kinds.pop()
-    family = families.of_module(STAGE_MODULE[stage])
     return Backbone(stage, tuple(int(r[3][1]) if len(r[3]) > 1 else 1 for r in stages),
-                    bool(stem_args[2]) if len(stem_args) > 2 else False, family.timm if family else stage)
+                    bool(stem_args[2]) if len(stem_args) > 2 else False, timm_model(known[stage]))
 
 
 def backbone_of(model) -> Backbone:
     """The pretrained backbone of a YOLOv5 ``Model`` built from a backbone YAML; BackboneWeightsError if it has none
     (layer 0 must be a ``ResNetStem``, the following layers stage blocks of one family)."""
-    import torch.nn as nn  # noqa: PLC0415
-
-    from . import families  # noqa: PLC0415
-    from ._layers import ResNetStage  # noqa: PLC0415
-    from .resnet_rs import ResNetStem  # noqa: PLC0415
-
-    layers = list(model.model)
-    stages = []
+    layers, known, stages = list(model.model), stage_blocks(), []
     for m in layers[1:]:
         if not isinstance(m, ResNetStage):
             break
         stages.append(m)
     kinds = {type(s).__name__ for s in stages}
-    if not isinstance(layers[0], ResNetStem) or not stages or len(kinds) != 1 or not kinds <= set(BLOCK_KEYS):
+    if not isinstance(layers[0], ResNetStem) or not stages or len(kinds) != 1 or not kinds <= set(known):
         raise _no_layout(getattr(model, 'yaml_file', 'the model'), ', '.join(type(m).__name__ for m in layers[:6]))
     stage = kinds.pop()
-    family = families.of_module(type(stages[0]).__module__)
     return Backbone(stage, tuple(len(s) for s in stages), not isinstance(layers[0].pool, nn.MaxPool2d),
-                    family.timm if family else stage)
+                    timm_model(known[stage]))
 
 
 def describe_state_dict(sd: dict) -> dict:
@@ -204,12 +203,10 @@ def describe_state_dict(sd: dict) -> dict:
     else:
         stem = 'no ResNet stem (no conv1.*)'
     b = {k[len('layer1.0.'):] for k in sd if k.startswith('layer1.0.')}
-    if any(k.startswith('convs.') for k in b):
-        blocks = BLOCK_KIND['Res2NetStage']
-    elif any(k.startswith('conv2.fc1.') for k in b):
-        blocks = BLOCK_KIND['ResNeStStage']
-    elif any(k.startswith('se.') for k in b) and 'conv3.weight' in b:
-        blocks = BLOCK_KIND['SEResNetDStage']
+    ours = (s.module for s in stage_blocks().values())  # each stage block's marker prefixes (its family's module)
+    kind = next((m.timm_block for m in ours if all(any(k.startswith(p) for k in b) for p in m.timm_marker)), None)
+    if kind:
+        blocks = kind
     elif 'conv3.weight' in b:
         blocks = 'plain bottleneck (ResNet-50 style, no SE)'
     elif 'conv2.weight' in b:
@@ -239,9 +236,9 @@ def yolo_key(timm_key: str, backbone: Backbone) -> str | None:
         k, j, rest = int(m.group(1)), m.group(2), m.group(3) + '.'
         if not 1 <= k <= len(backbone.depths):
             return None
-        mapping, prefix = BLOCK_KEYS[backbone.stage], f'model.{k}.{j}.'
+        mapping, prefix = stage_blocks()[backbone.stage].module.timm_keys, f'model.{k}.{j}.'
     else:
-        mapping, prefix, rest = STEM_KEYS, 'model.0.', timm_key + '.'
+        mapping, prefix, rest = ResNetStem.timm_keys, 'model.0.', timm_key + '.'
     hits = [p for p in mapping if rest.startswith(p)]
     if not hits:
         return None
@@ -272,8 +269,6 @@ def load_backbone(model, sd: dict, source='the weights file', mean=IMAGENET_MEAN
     for a file of another architecture (expected and found, field by field), a tensor without a place, a place
     the file leaves empty, or a shape mismatch; each names ``source`` and the tensor.
     """
-    import torch  # noqa: PLC0415
-
     bb = backbone_of(model)
     check_architecture(bb, sd, source, _yaml_name(model))
     ours = model.state_dict()
@@ -317,8 +312,6 @@ def fold_normalisation(stem, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> None:
     Exact, borders included: the first conv zero-pads ``x - mean``, which is zero padding of ``(x - mean) / std``
     times ``std``. (Folding the mean into a bias instead would add it where the window covers padding too.)
     Call once per loaded set of weights."""
-    import torch  # noqa: PLC0415
-
     c1 = stem.conv1.conv.in_channels
     mean_t = torch.tensor(mean, dtype=torch.float64)
     std_t = torch.tensor(std, dtype=torch.float64)
@@ -350,9 +343,6 @@ def backbone_features(model, x) -> list:
 
 def build_model(cfg, nc: int | None = None, quiet: bool = True):
     """``models.yolo.Model`` from a YAML (YOLOv5's layer table not printed when ``quiet``)."""
-    from models.yolo import Model  # noqa: PLC0415
-    from utils.general import LOGGER  # noqa: PLC0415
-
     level = LOGGER.level
     if quiet:
         LOGGER.setLevel(logging.WARNING)
@@ -365,8 +355,6 @@ def build_model(cfg, nc: int | None = None, quiet: bool = True):
 
 def data_names(data) -> list:
     """Class names of a YOLOv5 data yaml (``names`` as a list or {index: name}); nothing is checked or downloaded."""
-    import yaml  # noqa: PLC0415
-
     d = yaml.safe_load(Path(data).read_text()) or {}
     names = d.get('names')
     if isinstance(names, dict):
@@ -378,18 +366,17 @@ def data_names(data) -> list:
     return [str(n) for n in names]
 
 
-def init_backbone(cfg, weights, out, nc: int | None = None, names: list | None = None, mean=IMAGENET_MEAN,
-                  std=IMAGENET_STD) -> dict:
-    """Build the YAML ``cfg``, load the timm ``weights`` into its backbone (:func:`load_backbone`) and write the
-    start checkpoint ``out`` for ``train.py --weights out``. Nothing is written unless every check passed.
+def start_checkpoint(cfg, weights, nc: int | None = None, names: list | None = None, mean=IMAGENET_MEAN,
+                     std=IMAGENET_STD) -> tuple[dict, dict]:
+    """Build the YAML ``cfg``, load the timm ``weights`` into its backbone (:func:`load_backbone`) and return
+    ``(checkpoint, summary)``; nothing is written.
 
-    The checkpoint is what train.py's loading reads: ``ckpt['model']`` (the pickled model in float32, with
-    ``yaml``, ``names`` and ``nc``; train.py calls ``.float().state_dict()`` and keeps the entries that match its
-    own model), ``epoch=-1``, no optimizer/EMA, and ``pretrained`` recording the source. Returns the summary.
+    The checkpoint is what train.py's loading reads: ``ckpt['model']`` (the model in float32, with ``yaml``,
+    ``names`` and ``nc``; train.py calls ``.float().state_dict()`` and keeps the entries that match its own model),
+    ``epoch=-1``, no optimizer/EMA, and ``pretrained`` recording the source. The summary is
+    :func:`load_backbone`'s with ``source``, ``sha256``, ``mean``, ``std``, ``cfg`` and ``nc``.
     """
-    from .compat import save_checkpoint  # noqa: PLC0415
-
-    weights, out = Path(weights), Path(out)
+    weights = Path(weights)
     if names is not None and nc is not None and len(names) != nc:
         raise BackboneWeightsError(f'--nc {nc} but the data yaml has {len(names)} class names')
     nc = len(names) if names is not None else nc
@@ -405,13 +392,24 @@ def init_backbone(cfg, weights, out, nc: int | None = None, names: list | None =
         model.names = list(names)
     model.float()
     summary.update(source=str(weights), sha256=_sha256(weights), mean=tuple(mean), std=tuple(std),
-                   cfg=str(cfg), out=str(out), nc=int(model.yaml['nc']))
+                   cfg=str(cfg), nc=int(model.yaml['nc']))
     ckpt = {'epoch': -1, 'best_fitness': None, 'model': model, 'ema': None, 'updates': None, 'optimizer': None,
             'opt': None, 'git': None, 'date': datetime.now().isoformat(),
             'pretrained': {k: summary[k] for k in ('timm', 'source', 'sha256', 'placed', 'skipped', 'mean', 'std')}}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(ckpt, out)
-    return summary
+    return ckpt, summary
+
+
+def init_backbone(cfg, weights, out, nc: int | None = None, names: list | None = None, mean=IMAGENET_MEAN,
+                  std=IMAGENET_STD, exist_ok: bool = False) -> dict:
+    """:func:`start_checkpoint` written to ``out`` for ``train.py --weights out``; returns the summary (with
+    ``out``). ``out`` is checked first (:func:`extensions.outputs.check_output`: an existing file needs
+    ``exist_ok``; a directory or one of the inputs is refused with ``OutputPathError``) and written atomically,
+    only once every check passed."""
+    check_output(out, inputs=(weights, cfg), exist_ok=exist_ok)
+    ckpt, summary = start_checkpoint(cfg, weights, nc=nc, names=names, mean=mean, std=std)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    save_atomic(ckpt, out)
+    return dict(summary, out=str(out))
 
 
 def _sha256(path: Path) -> str:
@@ -420,47 +418,3 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b''):
             h.update(chunk)
     return h.hexdigest()
-
-
-# ------------------------------------------------------------------------------------------------ command line
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(
-        prog='init_backbone.py',
-        description='Initialise the backbone of a pretrained-backbone YAML (models_yaml/yolov5m-<timm>.yaml) from a '
-                    'timm checkpoint file and write a YOLOv5 start checkpoint for train.py --weights. Every '
-                    'backbone tensor of the file is placed (the classifier fc.* is skipped); the ImageNet '
-                    'normalisation is folded into the stem. Offline: nothing is downloaded. See docs/pretrained.md.')
-    p.add_argument('--cfg', required=True, type=Path, help='model YAML, e.g. models_yaml/yolov5m-res2net50d.yaml')
-    p.add_argument('--weights', required=True, type=Path,
-                   help='timm weights of the same model: .safetensors, or .pth/.pt/.bin (a state dict)')
-    p.add_argument('--out', required=True, type=Path, help='start checkpoint to write, e.g. start.pt')
-    g = p.add_mutually_exclusive_group()
-    g.add_argument('--data', type=Path, help='YOLOv5 data yaml: class count and names for the detection head')
-    g.add_argument('--nc', type=int, help='number of classes (default: the YAML\'s nc)')
-    p.add_argument('--mean', type=float, nargs=3, default=IMAGENET_MEAN, metavar=('R', 'G', 'B'),
-                   help='input mean the weights were trained with, for RGB in [0, 1]')
-    p.add_argument('--std', type=float, nargs=3, default=IMAGENET_STD, metavar=('R', 'G', 'B'),
-                   help='input std the weights were trained with, for RGB in [0, 1]')
-    return p.parse_args(argv)
-
-
-def main(argv=None) -> int:
-    a = parse_args(argv)
-    try:
-        if not a.cfg.is_file():
-            raise BackboneWeightsError(f'{a.cfg}: no such model YAML')
-        names = data_names(a.data) if a.data else None
-        s = init_backbone(a.cfg, a.weights, a.out, nc=a.nc, names=names, mean=tuple(a.mean), std=tuple(a.std))
-    except BackboneWeightsError as e:
-        print(f'init_backbone: error: {e}', file=sys.stderr)
-        return 2
-    skipped = (f'skipped the classifier ({", ".join(s["skipped"])}): not part of the backbone'
-               if s['skipped'] else 'no classifier tensors in the file')
-    print(f'{s["timm"]}: placed all {s["placed"]} backbone tensors of {s["source"]} into layers 0-'
-          f'{s["freeze_backbone"] - 1} of {a.cfg}; {skipped}\n'
-          f'folded input normalisation into layer 0: mean {s["mean"]}, std {s["std"]} (input stays RGB in [0, 1])\n'
-          f'wrote {s["out"]} (nc={s["nc"]}). Train with:\n'
-          f'  python yolov5/train.py --weights {s["out"]} --cfg {a.cfg} --data <data.yaml>\n'
-          f'  (--freeze 2: stem + stage 1 frozen ... --freeze {s["freeze_backbone"]}: the whole backbone; '
-          f'docs/pretrained.md)')
-    return 0

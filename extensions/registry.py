@@ -30,9 +30,9 @@ from . import families, model_yaml
 from .errors import ModelConfigError
 from .families import FAMILIES
 
-__all__ = ['BlockSpec', 'ModelConfigError', 'MissingTwinError', 'register', 'unregister', 'registered', 'scaled',
-           'fixed', 'same', 'resolve', 'literal_args', 'activation', 'is_block', 'block_args', 'layer', 'parse',
-           'tf_twin']
+__all__ = ['BlockSpec', 'ModelConfigError', 'MissingTwinError', 'NO_TF_TWIN', 'register', 'unregister', 'registered',
+           'scaled', 'fixed', 'same', 'resolve', 'literal_args', 'activation', 'is_block', 'block_args', 'layer',
+           'parse', 'tf_twin']
 
 
 # ----------------------------------------------------------------------------------------------- channel rules
@@ -55,6 +55,16 @@ same.consumes_arg = False  # the YAML args are passed after (c1, c2) unchanged
 
 
 # --------------------------------------------------------------------------------------------------- registry
+class _NoTFTwin:
+    """The type of :data:`NO_TF_TWIN`."""
+
+    def __repr__(self) -> str:
+        return 'NO_TF_TWIN'
+
+
+NO_TF_TWIN = _NoTFTwin()  # register(..., tf=NO_TF_TWIN): the block declares that it has no TensorFlow twin
+
+
 @dataclass(frozen=True)
 class BlockSpec:
     name: str
@@ -62,16 +72,24 @@ class BlockSpec:
     out_channels: Callable[[int, object, float], int]
     repeats: bool
     family: str  # key of its row in extensions.families, or the module name for a block outside the table
-    tf: str | None = None  # 'module:Class' of its TensorFlow twin; None: the convention of tf_target()
+    # TensorFlow twin: 'module:Class'; None: the convention of tf_target(); NO_TF_TWIN: none, by declaration
+    tf: str | _NoTFTwin | None = None
 
     @property
     def consumes_arg(self) -> bool:
         return getattr(self.out_channels, 'consumes_arg', True)
 
-    def tf_target(self) -> str:
+    @property
+    def has_tf_twin(self) -> bool:
+        """False when the registration declares that the block has no TensorFlow twin (``tf=NO_TF_TWIN``)."""
+        return self.tf is not NO_TF_TWIN
+
+    def tf_target(self) -> str | None:
         """Where the block's TensorFlow (Keras) twin lives, as ``'module:Class'``: the registration's ``tf=``, else
         ``extensions.tf.<module of the block>:TF<ClassName>`` (``extensions/tf/res2net.py`` for a block of
-        ``extensions/res2net.py``)."""
+        ``extensions/res2net.py``); None when the block declares none (``tf=NO_TF_TWIN``)."""
+        if not self.has_tf_twin:
+            return None
         return self.tf or f'extensions.tf.{self.module.__module__.rsplit(".", 1)[-1]}:TF{self.module.__name__}'
 
 
@@ -90,15 +108,20 @@ def load_families() -> None:
 
 
 def register(cls=None, *, out: Callable = scaled, repeats: bool = False, family: str | None = None,
-             name: str | None = None, tf: str | None = None):
+             name: str | None = None, tf: str | _NoTFTwin | None = None):
     """Class decorator: make a block usable by name from a model YAML.
 
     ``@register(repeats=True)`` for a C3-like block ``(c1, c2, n=1, ...)``; ``@register()`` for a block
     ``(c1, c2, ...)`` whose output channels scale with the width multiple; ``out=same`` for one that keeps
     its input channels. ``tf='package.module:Class'`` names the block's TensorFlow twin for the SavedModel,
-    GraphDef and TFLite exports when it is not ``extensions.tf.<module>:TF<ClassName>`` (:func:`tf_twin`).
-    Registering a second, different class under a taken name raises ``ValueError``.
+    GraphDef and TFLite exports when it is not ``extensions.tf.<module>:TF<ClassName>`` (:func:`tf_twin`);
+    ``tf=NO_TF_TWIN`` declares that there is none: those exports then refuse a model with the block, naming it, and
+    the TensorFlow export tests skip its family for that reason. Registering a second, different class under a
+    taken name raises ``ValueError``.
     """
+    if not (tf is None or tf is NO_TF_TWIN or (isinstance(tf, str) and tf.count(':') == 1)):
+        raise ValueError(f"register(tf={tf!r}): expected 'package.module:Class' (the twin), NO_TF_TWIN (no twin) or "
+                         f'None (the twin extensions.tf.<module>:TF<ClassName>)')
 
     def wrap(c):
         key = name or c.__name__
@@ -288,6 +311,12 @@ def tf_twin(m):
     load_families()
     spec = _REGISTRY[m] if isinstance(m, str) else _BY_CLASS[m]
     target = spec.tf_target()
+    if target is None:
+        raise MissingTwinError(
+            f"extension block '{spec.name}' ({spec.module.__module__}.{spec.module.__name__}) declares that it has no "
+            f'TensorFlow twin (registered with tf=NO_TF_TWIN), so the SavedModel, GraphDef and TFLite exports cannot '
+            f'rebuild it. Fix: export to ONNX, OpenVINO or TorchScript, or write its twin (see '
+            f'extensions/tf/res2net.py) and drop tf=NO_TF_TWIN from its @register')
     module, _, cls = target.partition(':')
     fix = (f'write class TF{spec.module.__name__}(keras.layers.Layer) in '
            f'{"extensions/tf/" + module.rsplit(".", 1)[-1] + ".py" if spec.tf is None else module} whose '

@@ -114,3 +114,15 @@ class Res2NetStage(ResNetStage):
     def __init__(self, c1: int, c2: int, n: int = 1, stride: int = 1, base_width: int = 26, scale: int = 4):
         super().__init__('Res2NetStage', c1, c2, n, stride,
                          lambda a, b, s: Bottle2neck(a, b, True, 0.25, s, base_width, scale, act=nn.ReLU()))
+
+
+# ----------------------------------------------------------------------- timm checkpoints (extensions/pretrained.py)
+# The remap of timm's res2net50d weights into Res2NetStage, beside the block as timm keeps a model's checkpoint
+# filter (pretrained_filter_fn) beside the model; pretrained.py finds it through the registry. Keys are relative to
+# block j of stage k: timm ``layer<k>.<j>.<name>`` -> ``model.<k>.<j>.<ours>``, longest matching prefix first.
+Res2NetStage.timm_block = 'Bottle2neck (Res2Net)'  # the block as pretrained.py's messages name it
+Res2NetStage.timm_marker = ('convs.',)  # key prefixes that tell this block apart in a timm state dict
+Res2NetStage.timm_keys = {
+    'conv1.': 'conv1.conv.', 'bn1.': 'conv1.bn.', 'conv3.': 'conv3.conv.', 'bn3.': 'conv3.bn.',
+    **{f'convs.{i}.': f'convs.{i}.conv.' for i in range(64)}, **{f'bns.{i}.': f'convs.{i}.bn.' for i in range(64)},
+    'downsample.1.': 'shortcut.conv.conv.', 'downsample.2.': 'shortcut.conv.bn.'}  # ResNet-D: avg-pool, conv, bn

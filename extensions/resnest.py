@@ -142,3 +142,15 @@ class ResNeStStage(ResNetStage):
         super().__init__('ResNeStStage', c1, c2, n, stride,
                          lambda a, b, s: ResNeStBottleneck(a, b, True, 0.25, s, radix, cardinality, bottleneck_width,
                                                            True, False, act=nn.ReLU()))
+
+
+# ----------------------------------------------------------------------- timm checkpoints (extensions/pretrained.py)
+# The remap of timm's resnest50d weights into ResNeStStage, beside the block as timm keeps a model's checkpoint
+# filter (pretrained_filter_fn) beside the model; pretrained.py finds it through the registry. Keys are relative to
+# block j of stage k: timm ``layer<k>.<j>.<name>`` -> ``model.<k>.<j>.<ours>``, longest matching prefix first.
+ResNeStStage.timm_block = 'split-attention bottleneck (ResNeSt)'  # the block as pretrained.py's messages name it
+ResNeStStage.timm_marker = ('conv2.fc1.',)  # key prefixes that tell this block apart in a timm state dict
+ResNeStStage.timm_keys = {
+    'conv1.': 'conv1.conv.', 'bn1.': 'conv1.bn.', 'conv2.conv.': 'conv2.conv.conv.', 'conv2.bn0.': 'conv2.conv.bn.',
+    'conv2.fc1.': 'conv2.fc1.conv.', 'conv2.bn1.': 'conv2.fc1.bn.', 'conv2.fc2.': 'conv2.fc2.', 'conv3.': 'conv3.conv.',
+    'bn3.': 'conv3.bn.', 'downsample.1.': 'shortcut.conv.conv.', 'downsample.2.': 'shortcut.conv.bn.'}

@@ -162,3 +162,21 @@ class SEResNetDStage(ResNetStage):
     def __init__(self, c1: int, c2: int, n: int = 1, stride: int = 1, se_ratio: float = 0.25):
         super().__init__('SEResNetDStage', c1, c2, n, stride,
                          lambda a, b, s: SEResNetDBottleneck(a, b, True, 0.25, s, se_ratio, act=nn.ReLU()))
+
+
+# ----------------------------------------------------------------------- timm checkpoints (extensions/pretrained.py)
+# The remaps of timm's resnetrs50 weights (the stem also res2net50d's and resnest50d's), beside the blocks as timm
+# keeps a model's checkpoint filter (pretrained_filter_fn) beside the model; pretrained.py finds them through the
+# registry. Longest matching prefix first.
+# timm stem -> layer 0: conv1 = Sequential(conv, bn, relu, conv, bn, relu, conv), then bn1, act1, and maxpool (a
+# max-pool, or with replace_stem_pool Sequential(conv, bn, relu)).
+ResNetStem.timm_keys = {
+    'conv1.0.': 'conv1.conv.', 'conv1.1.': 'conv1.bn.', 'conv1.3.': 'conv2.conv.', 'conv1.4.': 'conv2.bn.',
+    'conv1.6.': 'conv3.conv.', 'bn1.': 'conv3.bn.', 'maxpool.0.': 'pool.conv.', 'maxpool.1.': 'pool.bn.'}
+# timm block j of stage k -> block j of layer k: layer<k>.<j>.<name> -> model.<k>.<j>.<ours>
+SEResNetDStage.timm_block = 'SE bottleneck (ResNet-RS / SE-ResNet)'  # the block as pretrained.py's messages name it
+SEResNetDStage.timm_marker = ('se.', 'conv3.')  # key prefixes that tell this block apart (SE basic blocks: no conv3)
+SEResNetDStage.timm_keys = {
+    'conv1.': 'conv1.conv.', 'bn1.': 'conv1.bn.', 'conv2.': 'conv2.conv.', 'bn2.': 'conv2.bn.', 'conv3.': 'conv3.conv.',
+    'bn3.': 'conv3.bn.', 'se.fc1.': 'se.fc1.', 'se.fc2.': 'se.fc2.', 'downsample.1.': 'shortcut.conv.conv.',
+    'downsample.2.': 'shortcut.conv.bn.'}

@@ -1,6 +1,8 @@
 """TensorFlow exports of models with extension blocks (patches/0014, extensions/tf/): the twins of every block
 equal the PyTorch blocks, every family exports to TFLite fp32 and fp16 (and SavedModel, GraphDef) with the
-outputs of the PyTorch model, detect.py and val.py run a .tflite, and a block without a twin fails clearly.
+outputs of the PyTorch model, detect.py and val.py run a .tflite, and a block without a twin fails clearly. A block
+registered with ``tf=NO_TF_TWIN`` declares that it has none: the exports refuse it by name, and the export tests
+skip the models that use it, saying so.
 
 Tolerances. Twin vs PyTorch block (fp32, NHWC vs NCHW): the same arithmetic in another order (TF's conv kernels,
 the BN folded in float64 instead of applied after the conv) differs by float32 rounding, measured <= 6e-7 on
@@ -58,7 +60,7 @@ from extensions.blocks import (
 )
 from extensions.datasets.shapes import ensure_shapes
 from extensions.families import FAMILIES, MODELS_YAML, SCALES
-from extensions.registry import MissingTwinError, register, unregister
+from extensions.registry import NO_TF_TWIN, MissingTwinError, register, unregister
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
@@ -165,12 +167,22 @@ def test_twin_equals_block(cid, fused, tf):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=f'{cid} at {shape}')
 
 
-def test_every_registered_block_has_a_twin(tf):
-    """The convention extensions.tf.<family module>.TF<Class> finds a twin for every registered block."""
-    for name, spec in registry.registered().items():
-        twin = registry.tf_twin(name)
-        assert twin.__name__ == f'TF{spec.module.__name__}', name
-        assert twin.__module__ == f'extensions.tf.{spec.module.__module__.rsplit(".", 1)[-1]}', name
+@pytest.mark.parametrize('name', list(registry.registered()))
+def test_registered_block_has_a_twin_or_declares_none(name, request):
+    """The twin of every registered block is found (by the convention extensions.tf.<family module>.TF<Class>, or
+    where its registration names it); a block registered with tf=NO_TF_TWIN is refused by name, without TensorFlow."""
+    spec = registry.registered()[name]
+    if not spec.has_tf_twin:
+        with pytest.raises(MissingTwinError, match=rf"'{name}' .* declares that it has no TensorFlow twin"):
+            registry.tf_twin(name)
+        return
+    request.getfixturevalue('tf')
+    twin = registry.tf_twin(name)
+    module, _, cls = spec.tf_target().partition(':')
+    assert (twin.__module__, twin.__name__) == (module, cls), name
+    if spec.tf is None:
+        assert (module, cls) == (f'extensions.tf.{spec.module.__module__.rsplit(".", 1)[-1]}',
+                                 f'TF{spec.module.__name__}'), name
 
 
 # ------------------------------------------------------------------------------------------ a block w/o a twin
@@ -237,6 +249,27 @@ def test_twin_named_in_the_registration_is_used(tf):
         unregister('NoTwinBlock')
 
 
+def test_block_declaring_no_twin_is_refused_naming_it(tf):
+    """register(tf=NO_TF_TWIN): the TF model is not built; the error names the block, the declaration and the fix."""
+    register(NoTwinBlock, out=registry.same, family='test', tf=NO_TF_TWIN)
+    try:
+        assert not registry.registered()['NoTwinBlock'].has_tf_twin
+        with pytest.raises(MissingTwinError) as e:
+            tiny_model_and_tf(tf)
+    finally:
+        unregister('NoTwinBlock')
+    for part in ("'NoTwinBlock'", 'declares that it has no TensorFlow twin', 'tf=NO_TF_TWIN', 'export to ONNX'):
+        assert part in str(e.value), (part, str(e.value))
+
+
+def test_tf_argument_of_register_is_checked():
+    """tf= is a 'module:Class' twin, NO_TF_TWIN or None: anything else (False, a bare name) is a clear error."""
+    for bad in (False, 'TFNoTwinBlock', 'a:b:c'):
+        with pytest.raises(ValueError, match=r"register\(tf=.*expected 'package.module:Class'.*NO_TF_TWIN"):
+            register(NoTwinBlock, out=registry.same, family='test', tf=bad)
+    assert 'NoTwinBlock' not in registry.registered()
+
+
 def test_twin_lookup_needs_no_tensorflow_for_the_error():
     """A missing twin module is reported as such (no TensorFlow import needed to say so)."""
     register(NoTwinBlock, out=registry.same, family='test')
@@ -254,6 +287,14 @@ def smallest_yaml(suffix: str) -> str:
 
 # every family of the table at its smallest scale, and its variants (yolov5n-res2, -resnest, -serd, yolov5s-rs)
 FAMILY_CFGS = [smallest_yaml(x) for f in FAMILIES for x in (f.suffix, *f.variants)]
+
+
+def blocks_without_twin(cfg: str) -> list:
+    """The registered blocks of a model YAML that declare no TensorFlow twin (register(tf=NO_TF_TWIN)), by module."""
+    d = yaml.safe_load((MODELS_YAML / f'{cfg}.yaml').read_text())
+    reg = registry.registered()
+    names = {row[2] for row in d['backbone'] + d['head'] if row[2] in reg and not reg[row[2]].has_tf_twin}
+    return sorted(f'{reg[n].module.__module__}.{n}' for n in names)
 E2E_CFG = 'yolov5n-res2'  # also exported to SavedModel and GraphDef, and run by detect.py and val.py
 IMG = {E2E_CFG: (64, 64)}  # val.py runs static models square; the others are exported non-square
 NAMES = ['circle', 'rectangle', 'triangle']
@@ -289,8 +330,13 @@ def exports(tmp_path_factory, tf):
 
 
 @pytest.fixture(scope='module', params=FAMILY_CFGS)
-def exported(request, exports):
-    return exports(request.param)
+def exported(request):
+    """The TFLite exports of one family's YAML; skipped, saying why, for a family whose blocks declare no twin."""
+    missing = blocks_without_twin(request.param)
+    if missing:
+        pytest.skip(f'{request.param}: {", ".join(missing)} declares no TensorFlow twin (register(tf=NO_TF_TWIN)): '
+                    f'no SavedModel, GraphDef or TFLite export to test')
+    return request.getfixturevalue('exports')(request.param)
 
 
 @pytest.fixture(scope='module')

@@ -16,6 +16,7 @@ near 1e-7 and the 1e-5 bound tests the mapping, not the arithmetic.
 
 from __future__ import annotations
 
+import ast
 import copy
 import re
 import subprocess
@@ -35,6 +36,7 @@ from safetensors.torch import save_file
 from extensions import pretrained as P
 from extensions.datasets.shapes import ensure_shapes
 from extensions.families import FAMILIES
+from extensions.outputs import OutputPathError
 from extensions.res2net import Res2NetStage
 from extensions.resnet_rs import ResNetStem
 
@@ -131,8 +133,9 @@ def case(request, files, tmp_path_factory):
     tmp = tmp_path_factory.mktemp(name)
     weights, out = files[name], tmp / 'start.pt'
     sd = P.read_state_dict(weights)
-    if name == CLI_FAMILY:
-        r = init_cli('--cfg', fam.backbone_yaml, '--weights', weights, '--out', out, '--nc', 3)
+    if name == CLI_FAMILY:  # over an existing file: --exist-ok replaces it
+        out.write_bytes(b'an older start checkpoint')
+        r = init_cli('--cfg', fam.backbone_yaml, '--weights', weights, '--out', out, '--nc', 3, '--exist-ok')
         assert r.returncode == 0, r.stdout + r.stderr
         log = r.stdout
         assert 'skipped the classifier (fc.bias, fc.weight): not part of the backbone' in log, log
@@ -299,6 +302,63 @@ def test_altered_state_dicts_are_refused_naming_the_tensor(case):
     counters = {k: v for k, v in case.sd.items() if not k.endswith('num_batches_tracked')}
     assert len(counters) < len(case.sd)
     assert P.load_backbone(model, counters)['placed'] == len(counters) - 2
+
+
+def test_output_that_would_overwrite_an_input_is_refused(tmp_path):
+    """--out equal to --weights: exit status 2 before the file is read, the input unchanged; likewise in Python."""
+    weights = tmp_path / 'r.pth'
+    torch.save({'conv1.weight': torch.zeros(1)}, weights)
+    before = weights.read_bytes()
+    res2 = next(f for f in PRETRAINED if f.timm == 'res2net50d')
+    r = init_cli('--cfg', res2.backbone_yaml, '--weights', weights, '--out', weights, '--exist-ok')
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert 'Traceback' not in r.stderr and f'is the input {weights}' in r.stderr, r.stderr
+    assert weights.read_bytes() == before and sorted(tmp_path.iterdir()) == [weights]
+    with pytest.raises(OutputPathError, match='writing it would destroy the input'):
+        P.init_backbone(res2.backbone_yaml, weights, weights, exist_ok=True)
+    assert weights.read_bytes() == before
+
+
+def test_output_directory_or_existing_file_is_refused_before_any_work(tmp_path):
+    """--out a directory, or an existing file without --exist-ok: exit status 2 naming --out, checked before the
+    weights file is read (here not a weights file at all, so any later check would fail on it instead)."""
+    weights = tmp_path / 'notes.pth'
+    weights.write_text('not a tensor file')
+    res2 = next(f for f in PRETRAINED if f.timm == 'res2net50d')
+    folder = tmp_path / 'runs'
+    folder.mkdir()
+    r = init_cli('--cfg', res2.backbone_yaml, '--weights', weights, '--out', folder)
+    assert r.returncode == 2 and f'output {folder} is a directory' in r.stderr, r.stdout + r.stderr
+    assert 'tensor file' not in r.stderr and not list(folder.iterdir())
+    old = tmp_path / 'start.pt'
+    old.write_bytes(b'a start checkpoint from before')
+    r = init_cli('--cfg', res2.backbone_yaml, '--weights', weights, '--out', old)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert f'output {old} exists' in r.stderr and '--exist-ok' in r.stderr and 'tensor file' not in r.stderr
+    assert old.read_bytes() == b'a start checkpoint from before'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['notes.pth', 'runs', 'start.pt']  # no temporary left
+
+
+def test_the_library_prints_nothing_and_has_no_command_line():
+    """extensions/pretrained.py is a library: no print, no argparse, no main (scripts/init_backbone.py is the CLI)."""
+    tree = ast.parse(Path(P.__file__).read_text())
+    calls = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    imported = {a.name.split('.')[0] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+                for a in n.names} | {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert 'print' not in calls and not {'argparse', 'sys'} & imported and not hasattr(P, 'main')
+
+
+def test_timm_remaps_live_with_their_families():
+    """Every family with a timm model has a stage block whose remap (timm_keys, beside it in the family's module)
+    the registry finds; the remap keys are relative to a block and the marker tells it apart."""
+    stages = P.stage_blocks()
+    for fam in PRETRAINED:
+        own = [s for s in stages.values() if s.family == fam.key]
+        assert len(own) == 1, (fam.key, list(stages))
+        cls = own[0].module
+        assert cls.__module__ == f'extensions.{fam.module}' and P.timm_model(own[0]) == fam.timm
+        assert all(k.endswith('.') and not k.startswith('layer') for k in cls.timm_keys), cls.timm_keys
+        assert cls.timm_block and all(any(k.startswith(m) for k in cls.timm_keys) for m in cls.timm_marker)
 
 
 def test_non_state_dict_files_are_refused(tmp_path):

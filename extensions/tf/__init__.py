@@ -12,6 +12,10 @@ twin of a registered block through :func:`extensions.registry.tf_twin`: by defau
 * :mod:`extensions.tf.deploy`: the float32 TFLite model, the metadata YOLOv5 reads back, and the TFLite
   interpreter used for inference (:mod:`extensions.deploy.measure` measures the TF formats beside the others).
 
+A block registered with ``tf=NO_TF_TWIN`` (:data:`extensions.registry.NO_TF_TWIN`) declares that it has no twin:
+the TensorFlow exports then stop with :class:`~extensions.registry.MissingTwinError` naming it, and the TensorFlow
+export tests skip the models that use it, giving that reason.
+
 Only these modules import TensorFlow, and only when a TensorFlow export or model is used: the block modules and
 YOLOv5's own imports never do.
 
