@@ -318,8 +318,9 @@ def accuracy_run(tmp_path_factory):
 
 
 def test_a_failed_seed_fails_the_benchmark_and_keeps_the_other_runs(accuracy_run):
-    rc, code = accuracy_run['failed']
-    assert rc == 1 and code.startswith('benchmark FAILED: ')  # exit status 1, the message on stderr
+    rc, stderr = accuracy_run['failed']
+    assert rc == 1 and 'benchmark FAILED: ' in stderr  # exit status 1, the message on stderr (after the bar)
+    code = stderr.split('benchmark FAILED: ', 1)[1]
     assert 'model yolov5n-res2, case scratch, seed 1' in code and 'train.py exit 3: ' in code
     assert 'injected failure' in code and '--reuse-accuracy' in code
     assert accuracy_run['reported_after_failure'] == []  # no report, no JSON: never a partial mean
@@ -585,8 +586,11 @@ def test_a_case_with_its_own_start_checkpoint(tmp_path, monkeypatch):
     assert p['pretrain'] == {'n': tmp_path / 'plain.pt'}
     assert [(j.case, j.entry.name) for j in p['jobs'][:4]] == [('scratch', 'yolov5n'), ('scratch', 'yolov5n-res2'),
                                                                ('warm', 'yolov5n'), ('warm', 'yolov5n-res2')]
-    w = accuracy.start_weights(p['jobs'][3], {'weights': str(tmp_path / 'plain.pt')}, tmp_path)
+    made_by_run: dict = {}
+    w = accuracy.start_weights(p['jobs'][3], {'weights': str(tmp_path / 'plain.pt')}, tmp_path, made_by_run)
     assert Path(w).read_bytes() == b'x'
+    seed1 = next(j for j in p['jobs'] if (j.case, j.entry.name, j.seed) == ('warm', 'yolov5n-res2', 1))
+    assert accuracy.start_weights(seed1, {'weights': str(tmp_path / 'plain.pt')}, tmp_path, made_by_run) == w
     assert made == [('r.yaml', tmp_path / 'plain.pt', tmp_path / 'start' / 'warm-yolov5n-res2')]
     assert report_accuracy.title('warm') == 'fine-tuned from a warm start'
     assert report_accuracy.starts_from_checkpoint('warm') and not report_accuracy.starts_from_checkpoint('scratch')

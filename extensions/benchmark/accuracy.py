@@ -428,13 +428,20 @@ def total_epochs(p: dict) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ measure
-def start_weights(job: Job, pre: dict, project: Path) -> str:
+def start_weights(job: Job, pre: dict, project: Path, made: dict | None = None) -> str:
     """The checkpoint job starts from in a case that starts from the plain checkpoint of its scale: that
-    checkpoint, or the case's own per-model checkpoint made from it (Case.start)."""
+    checkpoint, or the case's own per-model checkpoint made from it (Case.start, once per case and model: made
+    keeps them for the other seeds). Its hash is part of the run's key, so Case.start must be deterministic for
+    finished runs to be reused."""
     case = CASES[job.case]
     if case.start is None:
         return pre['weights']
-    return str(case.start(job.entry.cfg, Path(pre['weights']), project / 'start' / f'{case.key}-{job.entry.name}'))
+    made = {} if made is None else made
+    key = (case.key, job.entry.cfg, pre['weights'])
+    if key not in made:
+        made[key] = str(case.start(job.entry.cfg, Path(pre['weights']),
+                                   project / 'start' / f'{case.key}-{job.entry.name}'))
+    return made[key]
 
 
 def measure(groups: dict, st: AccuracySettings, pbar) -> AccuracyResult:
@@ -460,7 +467,7 @@ def measure(groups: dict, st: AccuracySettings, pbar) -> AccuracyResult:
             r['weights'] = str(Path(r['run']) / 'weights' / 'best.pt')
         pretrained[s] = {'model': job.entry.name, 'data': job.data, 'data_yaml': str(job.data_yaml),
                          'epochs': job.epochs, **r}
-    runs: dict = {}
+    runs, made = {}, {}
     for job in p['jobs']:
         if CASES[job.case].pretrained:
             pre = pretrained[job.entry.scale]
@@ -468,7 +475,7 @@ def measure(groups: dict, st: AccuracySettings, pbar) -> AccuracyResult:
                 failures.append(f'{job.label}: not run, its starting checkpoint failed ({pre["run"]})')
                 pbar.update(job.epochs)
                 continue
-            job.weights = start_weights(job, pre, project)
+            job.weights = start_weights(job, pre, project, made)
         pbar.set_description(f'accuracy seed {job.seed}: {job.entry.name} {job.case}')
         r = run_job(job, st, project, pbar.update, fingerprints, watch)
         if 'error' in r:

@@ -6,8 +6,10 @@ key (``--cases``), trained by :mod:`.accuracy` and shown by the report and the p
   benchmark, or given with ``--pretrained``), as users start from ``yolov5s.pt``.
 
 A case that starts from a checkpoint of its own per model, made from the plain checkpoint, sets ``start``:
-``start(cfg, plain_checkpoint, out_dir) -> checkpoint path`` (called once per model and cached in out_dir; the
-run's key hashes the checkpoint, so a changed one retrains). Standard library only.
+``start(cfg, plain_checkpoint, out_dir) -> checkpoint path`` (called once per case and model in a run, its
+result used by every seed; the run's key hashes the checkpoint, so ``start`` must be deterministic for finished
+runs to be reused). A new case is one more row here (and, for the report, its titles); the accuracy part, the
+report, the plots and ``--cases`` take it from CASES. Standard library only.
 """
 
 from __future__ import annotations
