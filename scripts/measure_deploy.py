@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / 'yolov5')]
 
 from extensions.deploy import measure as dm  # noqa: E402
+from extensions.machine import cpu_flags, cpu_model  # noqa: E402
 from extensions.runs import RunError  # noqa: E402
 
 
@@ -49,7 +50,6 @@ def main(argv=None) -> int:
     except RunError as e:
         print(f'measure_deploy: {e}', file=sys.stderr)
         return 1
-    from extensions.benchmark.machine import cpu_flags, cpu_model  # noqa: PLC0415  (psutil, torch: after --help)
     text, over = dm.table(rows, opt.tolerance, opt.int8_drop)
     text += (f'\nCPU {cpu_model()} (flags: {cpu_flags()}); latency: batch 1, {opt.threads} thread(s), median of '
              f'{opt.rounds} rounds, formats taking turns.\n')

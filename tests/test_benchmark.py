@@ -6,23 +6,38 @@ No timing assertions: how fast the blocks are is what the benchmark measures and
 
 from __future__ import annotations
 
-import argparse
+import contextlib
+import io
 import json
 import math
 import re
 import signal
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 from conftest import BASE, ROOT
 
 from extensions import families
-from extensions.benchmark import accuracy, models, plots, report, stats, targets
+from extensions.benchmark import accuracy, cases, models, plots, report, report_accuracy, stats, targets
+from extensions.benchmark.results import Cost, Entry, Latency, Ratio, Report, Results, RunInfo, SpeedResult, Training
+from extensions.benchmark.settings import AccuracySettings, BenchmarkError, DeploySettings, SpeedSettings
 from extensions.datasets.shapes import ensure_shapes
 
 PNG = b'\x89PNG\r\n\x1a\n'
+
+
+def ratio(median: float) -> Ratio:
+    return Ratio(median, median, median, median, median, 5)
+
+
+def run_info(**kw) -> RunInfo:
+    d = dict(date='today', command='x', cpu='AMD EPYC', cpu_flags='avx2', cores=2, threads=2, device='cpu', gpu=None,
+             python='3', torch='2', onnxruntime='1', onnx='1', os='Linux', load_start=(0.1, 0.1, 0.1),
+             load_end=(0.1, 0.1, 0.1), duration_min=1.0)
+    return RunInfo(**{**d, **kw})
 
 
 def res2_yaml(tmp_path):
@@ -81,19 +96,21 @@ def test_ratios_are_positive_numbers(quick_run):
     assert set(models) == {'yolov5n', 'yolov5n-res2'}
     assert models['yolov5n']['cfg'].endswith('yolov5/models/yolov5n.yaml')  # baseline matched by scale letter
     ext = models['yolov5n-res2']['results']
+    assert models['yolov5n-res2']['suffix'] == 'res2' and models['yolov5n-res2']['family'] == 'res2'
     values = [ext['cost']['params_ratio'], ext['cost']['gflops_ratio']]
-    for kind in ('torch', 'onnx', 'train'):
-        r = ext[kind]['ratio']
+    lat = ext['latency']
+    for kind, timed in (('torch', lat['torch']), ('onnx', lat['onnx']), ('train', ext['train'])):
+        r = timed['ratio']
         assert r['n'] == (3 if kind != 'train' else 2)
         values += [r['median'], r['p25'], r['p75']]
-        assert len(ext[kind]['times']) == len(ext[kind]['plain_times'])
-    values += [ext['torch']['rate_ratio'], ext['onnx']['rate_ratio'], ext['train']['images_per_s'],
-               ext['torch']['latency_ms'], ext['onnx']['latency_ms']]
+        assert len(timed['times']) == len(timed['plain_times'])
+    values += [lat['torch']['rate_ratio'], lat['onnx']['rate_ratio'], ext['train']['images_per_s'],
+               lat['torch']['latency_ms'], lat['onnx']['latency_ms']]
     assert all(isinstance(v, float) and math.isfinite(v) and v > 0 for v in values), values
     assert ext['memory'].get('delta_mb', -1) >= 0, ext['memory']
     # the report shows the same ratio as the JSON
     report = (out / 'benchmark.md').read_text()
-    assert f'{ext["torch"]["ratio"]["median"]:.2f} (' in report
+    assert f'{lat["torch"]["ratio"]["median"]:.2f} (' in report
 
 
 def test_targets_section_lists_met_or_missed(quick_run):
@@ -125,35 +142,36 @@ def test_groups_pair_each_config_with_plain_of_its_scale(tmp_path):
     assert list(groups) == ['s', 'n']
     assert [e.name for e in groups['s']] == ['yolov5s', 'yolov5s-res2', 'yolov5s-rs']
     assert groups['s'][0].cfg == str(BASE / 'models' / 'yolov5s.yaml')
-    assert [e.family for e in groups['n']] == ['', 'serd']
+    assert [e.suffix for e in groups['n']] == ['', 'serd'] and [e.family for e in groups['n']] == [None, 'serd']
+    assert groups['s'][2].family == 'serd'  # rs: a variant's suffix, of the serd family
     assert groups['s'][1].target_family == 'res2' and groups['s'][2].target_family is None
     bad = tmp_path / 'mymodel.yaml'
     bad.write_text('# placeholder\n')
-    with pytest.raises(SystemExit, match='scale'):
+    with pytest.raises(BenchmarkError, match='scale'):
         models.resolve_groups([str(bad)], [], [])
 
 
 def test_a_new_family_row_is_benchmarked_without_edits(tmp_path, monkeypatch):
     """A fourth row of extensions/families.py with its YAMLs: chosen by its key, its own row with the targets
-    every family has (no latency target of its own), its own colour and name in the plots and report title."""
-    new = families.Family('foo', 'foo', 'Foo', 'A paper', 'C3_Foo', 'foo')
+    every family has (no latency target of its own), its own colour and name in the plots and report title. Its key
+    (fourth) differs from its YAML suffix (foo): the entry's family is the key, its suffix the YAML's."""
+    new = families.Family('fourth', 'foo', 'Foo', 'A paper', 'C3_Foo', 'foo')
     monkeypatch.setattr(families, 'FAMILIES', (*families.FAMILIES, new))
     monkeypatch.setattr(families, 'MODELS_YAML', tmp_path)
     for scale in ('n', 's'):
         (tmp_path / f'yolov5{scale}-foo.yaml').write_text('# placeholder\n')
-    groups = models.resolve_groups(None, ['n', 's'], ['foo'])
+    groups = models.resolve_groups(None, ['n', 's'], ['fourth'])
     assert [[e.name for e in g] for g in groups.values()] == [['yolov5n', 'yolov5n-foo'], ['yolov5s', 'yolov5s-foo']]
     e = groups['s'][1]
-    assert e.family == 'foo' and e.block_family is new and e.target_family == 'foo'
-    e.results = {'cost': {'params_ratio': 1.05, 'gflops_ratio': 1.05},
-                 'torch': {'ratio': {'median': 1.5}, 'rate_ratio': 0.7},
-                 'onnx': {'ratio': {'median': 1.5}, 'rate_ratio': 0.7}, 'train': {'ratio': {'median': 0.9}}}
+    assert (e.suffix, e.family, e.target_family) == ('foo', 'fourth', 'fourth')
+    e.results = Results(cost=Cost(1.05, 1.05), latency={k: Latency(ratio=ratio(1.5), rate_ratio=0.7)
+                                                         for k in ('torch', 'onnx')}, train=Training(ratio=ratio(0.9)))
     assert targets.latency_target(e) is None
     assert [(t['kind'], t['status']) for t in targets.targets_for(e)] == [
         ('cost', 'met'), ('cost', 'met'), ('rate', 'missed'), ('rate', 'missed'), ('train', 'met')]
     others = {plots.color(f.suffix) for f in families.FAMILIES[:-1]} | {plots.color(''), plots.color('rs')}
     assert plots.color('foo') not in others and plots.label('foo') == 'Foo'
-    title = report.head({'date': 'today', 'duration_min': 1.0, 'command': 'x'}, argparse.Namespace(quick=False))[0]
+    title = report.head(Report(run_info(), []))[0]
     assert title == '# Benchmark: YOLOv5 with Res2Net, ResNeSt, SE-ResNet-D and Foo blocks against plain YOLOv5'
 
 
@@ -162,11 +180,11 @@ def test_yaml_of_no_family_is_its_own_row(tmp_path):
     cfg.write_text('# placeholder\n')
     groups = models.resolve_groups([str(cfg)], [], [])
     e = groups['s'][1]
-    assert (e.name, e.family, e.block_family, e.target_family) == ('yolov5s-mine', 'mine', None, None)
+    assert (e.name, e.suffix, e.family, e.target_family) == ('yolov5s-mine', 'mine', None, None)
     assert targets.targets_for(e, force=True) == [] and plots.label('mine') == 'mine'
     assert plots.color('mine') == plots.OTHER_COLOR == plots.color('rs')
     rs = models.resolve_groups(None, ['s'], ['rs'])['s'][1]  # a variant's suffix also names a default YAML
-    assert rs.cfg == str(ROOT / 'models_yaml' / 'yolov5s-rs.yaml') and rs.block_family.key == 'serd'
+    assert rs.cfg == str(ROOT / 'models_yaml' / 'yolov5s-rs.yaml') and rs.family == 'serd'
     assert plots.label('rs') == 'ResNet-RS backbone'
 
 
@@ -178,18 +196,17 @@ def test_report_goes_to_docs_benchmark_with_the_hand_written_notes(tmp_path):
 
 
 def test_targets_logic():
-    e = models.Entry('yolov5s-serd', 'x.yaml', 's', 'serd')
-    e.results = {'cost': {'params_ratio': 1.05, 'gflops_ratio': 1.20},
-                 'torch': {'ratio': {'median': 1.08}, 'rate_ratio': 1.20 / 1.08},
-                 'onnx': {'ratio': {'median': 1.12}, 'rate_ratio': 1.20 / 1.12},
-                 'train': {'ratio': {'median': 0.79}}}
+    e = Entry('yolov5s-serd', 'x.yaml', 's', 'serd', 'serd')
+    e.results = Results(cost=Cost(1.05, 1.20), latency={'torch': Latency(ratio=ratio(1.08), rate_ratio=1.20 / 1.08),
+                                                        'onnx': Latency(ratio=ratio(1.12), rate_ratio=1.20 / 1.12)},
+                        train=Training(ratio=ratio(0.79)))
     status = {t['what']: t['status'] for t in targets.targets_for(e)}
     assert status == {'params vs plain': 'met', 'GFLOPs vs plain': 'missed',
                       'latency ratio, PyTorch fused': 'met', 'achieved GFLOP/s vs plain, PyTorch fused': 'met',
                       'latency ratio, onnxruntime': 'missed', 'achieved GFLOP/s vs plain, onnxruntime': 'met',
                       'training throughput ratio': 'missed'}
-    assert targets.targets_for(models.Entry('yolov5n-serd', 'x.yaml', 'n', 'serd')) == []  # targets are set at s
-    assert targets.targets_for(models.Entry('yolov5s-rs', 'x.yaml', 's', 'rs'), force=True) == []  # a variant
+    assert targets.targets_for(Entry('yolov5n-serd', 'x.yaml', 'n', 'serd', 'serd')) == []  # targets are set at s
+    assert targets.targets_for(Entry('yolov5s-rs', 'x.yaml', 's', 'rs', 'serd'), force=True) == []  # a variant
 
 
 def test_results_csv_final_row(tmp_path):
@@ -226,7 +243,7 @@ def test_accuracy_scales_per_dataset():
     assert accuracy.accuracy_scales(spec, 'shapes', groups) == ['n', 's']
     assert accuracy.accuracy_scales(spec, 'coco128', groups) == ['n']
     assert accuracy.accuracy_scales(['s'], 'coco128', groups) == ['s']
-    with pytest.raises(SystemExit, match="coco128:m.*'m' is not in this run"):
+    with pytest.raises(BenchmarkError, match="coco128:m.*'m' is not in this run"):
         accuracy.accuracy_scales(['coco128:m'], 'coco128', groups)
 
 
@@ -275,17 +292,18 @@ def accuracy_run(tmp_path_factory):
     out = tmp / 'out'
     real = accuracy.train_command
 
-    def failing(job, opt, project):
+    def failing(job, st, project):
         if (job.entry.name, job.case, job.seed) == FAILING:
             return [sys.executable, '-c', 'import sys; print("injected failure"); sys.exit(3)']
-        return real(job, opt, project)
+        return real(job, st, project)
 
     threads, sigterm = torch.get_num_threads(), signal.getsignal(signal.SIGTERM)
+    stderr = io.StringIO()
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(accuracy, 'train_command', failing)
         try:
-            with pytest.raises(SystemExit) as failed:
-                benchmark.main(acc_argv(tmp, demo, std, out))
+            with contextlib.redirect_stderr(stderr):
+                rc = benchmark.main(acc_argv(tmp, demo, std, out))
         finally:
             torch.set_num_threads(threads)
             signal.signal(signal.SIGTERM, sigterm)
@@ -295,13 +313,14 @@ def accuracy_run(tmp_path_factory):
     cmd = [sys.executable, str(ROOT / 'scripts' / 'benchmark.py'), *acc_argv(tmp, demo, std, out), '--reuse-accuracy']
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    return {'tmp': tmp, 'out': out, 'failed': failed.value, 'runs': runs, 'stamped': stamped,
+    return {'tmp': tmp, 'out': out, 'failed': (rc, stderr.getvalue()), 'runs': runs, 'stamped': stamped,
             'reported_after_failure': reported_after_failure, 'stdout': r.stdout}
 
 
 def test_a_failed_seed_fails_the_benchmark_and_keeps_the_other_runs(accuracy_run):
-    code = accuracy_run['failed'].code
-    assert isinstance(code, str) and code  # SystemExit(message): exit status 1, the message on stderr
+    rc, stderr = accuracy_run['failed']
+    assert rc == 1 and 'benchmark FAILED: ' in stderr  # exit status 1, the message on stderr (after the bar)
+    code = stderr.split('benchmark FAILED: ', 1)[1]
     assert 'model yolov5n-res2, case scratch, seed 1' in code and 'train.py exit 3: ' in code
     assert 'injected failure' in code and '--reuse-accuracy' in code
     assert accuracy_run['reported_after_failure'] == []  # no report, no JSON: never a partial mean
@@ -338,7 +357,7 @@ def test_accuracy_json_has_seeds_statistics_and_both_cases(accuracy_run):
             else:
                 assert m['transferred'] is None
         c = block['comparisons']['yolov5n-res2']
-        assert c['vs'] == 'yolov5n' and c['family'] == 'res2'
+        assert c['vs'] == 'yolov5n' and c['family'] == 'res2' and c['suffix'] == 'res2'
         w = c['mAP50-95']['welch']
         assert w == stats.welch_interval(block['models']['yolov5n']['mAP50-95']['values'],
                                          block['models']['yolov5n-res2']['mAP50-95']['values'])
@@ -351,7 +370,8 @@ def test_accuracy_json_has_seeds_statistics_and_both_cases(accuracy_run):
     assert res2_ft[0] < plain_ft[0]  # the swapped C3 blocks start from scratch
     # the rerun trained only the failed seed and reused the rest
     assert len(reused) == 11 and (FAILING[1], FAILING[0], FAILING[2]) not in reused
-    assert acc['cpu_s_total'] > 0 and d['meta']['timing_min'] is None  # --only accuracy: no timing part
+    assert acc['cpu_s_total'] > 0 and d['speed'] is None and d['speed_settings'] is None  # --only accuracy
+    assert d['accuracy_settings']['seeds'] == 3 and d['accuracy_settings']['min_seeds'] == 3
 
 
 def test_accuracy_report_states_verdicts_and_plots_the_seeds(accuracy_run):
@@ -376,23 +396,26 @@ def test_accuracy_report_states_verdicts_and_plots_the_seeds(accuracy_run):
 
 
 def test_seeds_and_only_options():
-    opt = benchmark_args([])
-    assert opt.seeds == 3 and opt.cases == ['scratch', 'finetune'] and opt.acc_data == ['demo']
-    assert opt.pretrain_data == 'shapes' and opt.pretrain_epochs == 2 * opt.epochs
-    assert opt.out == str(report.DEFAULT_OUT)
-    with pytest.raises(SystemExit, match='at least 3'):
-        benchmark_args(['--seeds', '2'])
-    assert benchmark_args(['--seeds', '2', '--allow-few-seeds']).seeds == 2  # tests of the plumbing only
-    with pytest.raises(SystemExit, match='at least 3'):
-        benchmark_args(['--seeds', '1', '--allow-few-seeds'])
-    only = benchmark_args(['--only', 'accuracy', '--project', '/tmp/p', '--device', '0'])
-    assert only.accuracy and only.out == '/tmp/p/report' and only.device == 'cuda:0'
-    assert not benchmark_args(['--quick', '--accuracy']).accuracy
+    speed, deploy, acc = benchmark_settings([])
+    assert acc.seeds == 3 and acc.cases == ('scratch', 'finetune') and acc.data == ('demo',)
+    assert acc.pretrain_data == 'shapes' and acc.pretrain_epochs == 2 * acc.epochs and acc.seed_list == [0, 1, 2]
+    assert (speed.img, speed.runs, speed.profile) == (640, 20, 'missed')
+    assert deploy.runtimes == DeploySettings().runtimes and not deploy.given
+    with pytest.raises(BenchmarkError, match='at least 3'):
+        benchmark_settings(['--seeds', '2'])
+    assert benchmark_settings(['--seeds', '2', '--allow-few-seeds'])[2].seeds == 2  # tests of the plumbing only
+    with pytest.raises(BenchmarkError, match='at least 3'):
+        benchmark_settings(['--seeds', '1', '--allow-few-seeds'])
+    speed, deploy, acc = benchmark_settings(['--only', 'accuracy', '--project', '/tmp/p', '--device', '0'])
+    assert speed.device == acc.device == 'cuda:0' and acc.project == '/tmp/p'
+    speed, deploy, _ = benchmark_settings(['--quick', '--img', '160', '--no-onnx'])
+    assert (speed.img, speed.runs, speed.warmup, speed.max_other, speed.profile) == (160, 3, 1, 0.0, 'off')
+    assert deploy.runtimes == ('torch',)
 
 
-def benchmark_args(argv):
-    import benchmark  # noqa: PLC0415  (scripts/benchmark.py; parse_args needs no torch)
-    return benchmark.parse_args(argv)
+def benchmark_settings(argv):
+    import benchmark  # noqa: PLC0415  (scripts/benchmark.py; its options need no torch)
+    return benchmark.settings(benchmark.parser().parse_args(argv))
 
 
 def test_given_checkpoints_by_scale(tmp_path):
@@ -400,9 +423,9 @@ def test_given_checkpoints_by_scale(tmp_path):
     (tmp_path / 'mine.pt').write_bytes(b'x')
     got = accuracy.given_checkpoints([str(tmp_path / 'yolov5s.pt'), f'n={tmp_path / "mine.pt"}'])
     assert got == {'s': tmp_path / 'yolov5s.pt', 'n': tmp_path / 'mine.pt'}
-    with pytest.raises(SystemExit, match='scale'):
+    with pytest.raises(BenchmarkError, match='scale'):
         accuracy.given_checkpoints([str(tmp_path / 'mine.pt')])
-    with pytest.raises(SystemExit, match='no such file'):
+    with pytest.raises(BenchmarkError, match='no such file'):
         accuracy.given_checkpoints(['s=/nonexistent.pt'])
 
 
@@ -421,7 +444,7 @@ def test_latency_percentiles_per_model_and_runtime(quick_run):
     section = report_text.split('## Latency percentiles', 1)[1].split('\n## ', 1)[0]
     for m in data['models']:
         for kind, title in (('torch', 'PyTorch fused'), ('onnx', 'onnxruntime')):
-            r = m['results'][kind]
+            r = m['results']['latency'][kind]
             p = r['percentiles_ms']
             assert 0 < p['p50'] <= p['p95'] <= p['p99'] and p['n'] == len(r['times'])
             assert p == stats.latency_percentiles(r['times'])
@@ -431,9 +454,10 @@ def test_latency_percentiles_per_model_and_runtime(quick_run):
 def test_openvino_runtimes_record_precision_nodes_and_ratio(quick_run):
     out, stdout, _ = quick_run
     data = json.loads((out / 'benchmark.json').read_text())
-    assert data['meta']['runtimes'] == ['torch', 'onnx', 'openvino-f32', 'openvino-int8']
+    assert data['speed']['runtimes'] == ['torch', 'onnx', 'openvino-f32', 'openvino-int8']
+    assert data['deploy_settings'] == {'runtimes': ['torch', 'onnx', 'openvino-f32', 'openvino-int8'], 'given': True}
     for m in data['models']:
-        f32, q = m['results']['openvino-f32'], m['results']['openvino-int8']
+        f32, q = m['results']['latency']['openvino-f32'], m['results']['latency']['openvino-int8']
         assert f32['precision'] == 'f32' and q['precision'] == 'int8 + f32'  # the f32 hint holds on any CPU
         assert any(k.startswith('Convolution ') for k in f32['nodes'])
         assert not any(k.split()[-1] in ('u8', 'i8') for k in f32['nodes'])
@@ -442,7 +466,7 @@ def test_openvino_runtimes_record_precision_nodes_and_ratio(quick_run):
         if m['name'] != 'yolov5n':
             assert f32['ratio']['median'] > 0 and q['ratio']['median'] > 0
     report_text = (out / 'benchmark.md').read_text()
-    assert '## OpenVINO latency' in report_text and 'OpenVINO ' + data['meta']['openvino']['openvino'] in report_text
+    assert '## OpenVINO latency' in report_text and 'OpenVINO ' + data['speed']['openvino']['openvino'] in report_text
     assert 'latency runtimes: torch, onnx, openvino-f32, openvino-int8' in stdout
 
 
@@ -473,3 +497,100 @@ def test_code_watch_fails_only_models_whose_math_changed(monkeypatch):
     assert w.ok('a.yaml')  # h1 accepted
     assert not w.ok('a.yaml')  # h2: does not build now
     assert not w.ok('b.yaml') and w.ok('a.yaml')  # h3: b's math changed, a's did not
+
+
+# ------------------------------------------------------------------------------ settings, schema, cases
+def test_settings_name_the_bad_value():
+    with pytest.raises(BenchmarkError, match="profile 'sometimes'"):
+        SpeedSettings(profile='sometimes')
+    with pytest.raises(BenchmarkError, match='runs 0: at least 1'):
+        SpeedSettings(runs=0)
+    with pytest.raises(BenchmarkError, match='runtimes tensorrt'):
+        DeploySettings(('torch', 'tensorrt'))
+    with pytest.raises(BenchmarkError, match='cases warm'):
+        AccuracySettings(cases=('scratch', 'warm'))
+    assert SpeedSettings(device='1').device == 'cuda:1' and SpeedSettings(device='1').cuda
+    assert AccuracySettings(data=['demo', 'shapes']).data == ('demo', 'shapes')  # frozen: tuples
+    with pytest.raises(AttributeError):
+        SpeedSettings().img = 320  # frozen
+
+
+def test_committed_report_is_what_its_json_gives(tmp_path, monkeypatch, capsys):
+    """docs/benchmark/benchmark.json reads back into the Report classes and regenerates the committed
+    docs/benchmark/benchmark.md line for line (paths made relative to the checkout the run was made in), without
+    printing anything."""
+    rep = report.read_json(report.DEFAULT_OUT / 'benchmark.json')
+    assert rep.speed is not None and rep.accuracy is not None and len(rep.models) == 13
+    monkeypatch.setattr(models, 'ROOT', Path(rep.accuracy_settings.project).parents[1])
+    files = plots.plots(rep.models, rep.accuracy, tmp_path)
+    assert sorted(files) == sorted(p.name for p in report.DEFAULT_OUT.glob('*.png'))
+    f = report.write_report(rep, tmp_path, files, str(report.DOCS_NOTES))
+    assert f.read_text().splitlines() == (report.DEFAULT_OUT / 'benchmark.md').read_text().splitlines()
+    assert capsys.readouterr().out == ''
+
+
+def test_json_round_trip(tmp_path):
+    """write_json then read_json gives the same Report (the schema is the dataclasses')."""
+    rep = report.read_json(report.DEFAULT_OUT / 'benchmark.json')
+    report.write_json(rep, tmp_path)
+    back = report.read_json(tmp_path / 'benchmark.json')
+    assert asdict(back) == asdict(rep)
+    d = json.loads((tmp_path / 'benchmark.json').read_text())
+    d['models'][0]['results']['latency']['torch']['speed'] = 1.0
+    (tmp_path / 'benchmark.json').write_text(json.dumps(d))
+    with pytest.raises(ValueError, match='Latency: unknown field.*speed'):
+        report.read_json(tmp_path / 'benchmark.json')
+    with pytest.raises(BenchmarkError, match='no such file'):
+        report.read_json(tmp_path / 'missing' / 'benchmark.json')
+
+
+def test_machine_line_names_the_cpu_as_cpu_on_a_gpu_run():
+    info = run_info(device='cuda', gpu='NVIDIA H100 80GB HBM3')
+    rep = Report(info, [], speed=SpeedResult(runtimes=['torch'], load_start=(0.1, 0.1, 0.1)))
+    line = report.machine(rep)[2]
+    assert line.startswith('- CPU: AMD EPYC (avx2), 2 logical cores') and line.endswith('; GPU: NVIDIA H100 80GB HBM3')
+    assert 'GPU: AMD' not in '\n'.join(report.machine(rep))
+    assert report.machine(Report(info, []))[2].startswith('- CPU: AMD EPYC')  # accuracy only
+
+
+def test_openvino_node_rows_of_equal_time_have_one_order():
+    p = {'ext': {'Reshape bf16': {'n': 22, 'ms': 0.0}, 'Reorder bf16': {'n': 44, 'ms': 0.0},
+                 'Convolution bf16': {'n': 9, 'ms': 3.0}, 'Reshape f32': {'n': 31, 'ms': 0.0}},
+         'plain': {'Reshape f32': {'n': 9, 'ms': 0.5}, 'Convolution bf16': {'n': 6, 'ms': 2.0}}}
+    keys = set(p['ext']) | set(p['plain'])
+    rows = sorted(keys, key=lambda k: report._node_order(p, k))
+    assert rows == ['Convolution bf16', 'Reshape f32', 'Reorder bf16', 'Reshape bf16']
+    assert sorted(reversed(sorted(keys)), key=lambda k: report._node_order(p, k)) == rows
+
+
+def test_a_case_with_its_own_start_checkpoint(tmp_path, monkeypatch):
+    """A case is one row of cases.CASES: one that starts from a per-model checkpoint made from the plain one
+    (Case.start) is planned with the plain checkpoint, gets its own checkpoint per model, and is reported with
+    its titles."""
+    made = []
+
+    def start(cfg, plain, out):
+        made.append((cfg, plain, out))
+        out.mkdir(parents=True, exist_ok=True)
+        (out / 'start.pt').write_bytes(b'x')
+        return out / 'start.pt'
+
+    warm = cases.Case('warm', 'fine-tuned from a warm start', 'warm-started', '**Warm**: {checkpoints}.',
+                      'Fine-tuned from the warm start', pretrained=True, start=start)
+    monkeypatch.setitem(cases.CASES, 'warm', warm)
+    st = AccuracySettings(cases=('scratch', 'warm'), pretrained=(f'n={tmp_path / "plain.pt"}',))
+    (tmp_path / 'plain.pt').write_bytes(b'p')
+    groups = {'n': [models.plain_entry('n'), Entry('yolov5n-res2', 'r.yaml', 'n', 'res2', 'res2')]}
+    monkeypatch.setattr(accuracy, 'dataset', lambda name: (name, tmp_path / f'{name}.yaml'))
+    p = accuracy.plan(groups, st)
+    assert p['pretrain'] == {'n': tmp_path / 'plain.pt'}
+    assert [(j.case, j.entry.name) for j in p['jobs'][:4]] == [('scratch', 'yolov5n'), ('scratch', 'yolov5n-res2'),
+                                                               ('warm', 'yolov5n'), ('warm', 'yolov5n-res2')]
+    made_by_run: dict = {}
+    w = accuracy.start_weights(p['jobs'][3], {'weights': str(tmp_path / 'plain.pt')}, tmp_path, made_by_run)
+    assert Path(w).read_bytes() == b'x'
+    seed1 = next(j for j in p['jobs'] if (j.case, j.entry.name, j.seed) == ('warm', 'yolov5n-res2', 1))
+    assert accuracy.start_weights(seed1, {'weights': str(tmp_path / 'plain.pt')}, tmp_path, made_by_run) == w
+    assert made == [('r.yaml', tmp_path / 'plain.pt', tmp_path / 'start' / 'warm-yolov5n-res2')]
+    assert report_accuracy.title('warm') == 'fine-tuned from a warm start'
+    assert report_accuracy.starts_from_checkpoint('warm') and not report_accuracy.starts_from_checkpoint('scratch')

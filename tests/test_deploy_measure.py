@@ -3,6 +3,8 @@ it reads the precision OpenVINO ran in, and how it compares each format with the
 runs YOLOv5's scripts on trained checkpoints; its measured output is in docs/deploy_openvino.md and
 docs/deploy_tflite.md."""
 
+import ast
+import os
 import subprocess
 import sys
 
@@ -81,3 +83,31 @@ def test_cli_names_a_missing_checkpoint(tmp_path):
     r = subprocess.run([sys.executable, str(ROOT / 'scripts' / 'measure_deploy.py'), '--weights',
                         str(tmp_path / 'nope.pt')], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and 'nope.pt: no such file' in r.stderr
+
+
+def _imports(path) -> set[str]:
+    """Modules a source file imports (absolute names; relative ones resolved against its package)."""
+    tree = ast.parse(path.read_text())
+    pkg = '.'.join(path.relative_to(ROOT).with_suffix('').parts[:-1])
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = pkg.rsplit('.', node.level - 1)[0] if node.level else ''
+            out.add('.'.join(filter(None, [base, node.module or ''])))
+    return out
+
+
+def test_deploy_and_the_machine_facts_do_not_import_the_benchmark():
+    """extensions.machine (CPU model and flags, load, /proc, RSS) is the floor both packages stand on: it imports
+    nothing of the overlay, and extensions.deploy never imports extensions.benchmark (which imports deploy)."""
+    assert not {m for m in _imports(ROOT / 'extensions' / 'machine.py') if m.startswith('extensions')}
+    for f in sorted((ROOT / 'extensions' / 'deploy').rglob('*.py')):
+        assert not {m for m in _imports(f) if m.startswith('extensions.benchmark')}, f
+    assert 'extensions.machine' in _imports(ROOT / 'extensions' / 'deploy' / 'measure.py')
+    code = ('import sys, extensions.deploy.measure; '
+            'print(sorted(m for m in sys.modules if m.startswith(("extensions.benchmark", "torch"))))')
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / 'yolov5')]))
+    r = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0 and r.stdout.strip() == '[]', r.stdout + r.stderr

@@ -1,21 +1,19 @@
 """Accuracy over seeds: every model trained by yolov5/train.py with the same settings, once per seed (nothing but
-``--seed`` differs between the runs of one model), in two cases:
-
-* ``scratch``: from random initialisation (``--weights ''``);
-* ``finetune``: from a plain YOLOv5 checkpoint of the same scale trained on another task, as users start
-  from ``--weights yolov5s.pt``: only the tensors whose names and shapes match transfer (train.py logs
-  ``Transferred N/M items``). The checkpoint is trained once by the benchmark itself (plain YOLOv5 on the
-  ``--pretrain-data``, default the ``standard`` shapes scene) and cached like every other run, or given with
-  ``--pretrained``.
+``--seed`` differs between the runs of one model), in each case of :mod:`.cases` asked for: from scratch, or
+from a plain YOLOv5 checkpoint of the same scale trained on another task (as users start from
+``--weights yolov5s.pt``: only the tensors whose names and shapes match transfer, train.py logs
+``Transferred N/M items``). That checkpoint is trained once by the benchmark itself (plain YOLOv5 on
+``AccuracySettings.pretrain_data``, default the ``standard`` shapes scene) and cached like every other run, or
+given (``AccuracySettings.pretrained``).
 
 mAP is the final epoch's (results.csv; train.py ``--noval`` validates only the final epoch, which is the one
 read). Per model: mean, standard deviation and per-seed values; per extension model: the difference to plain
 YOLOv5 of its scale with Welch's 95% interval and the verdict it supports (:mod:`.stats`).
 
 **Fail closed**: a run that fails, or ends with fewer epochs than asked, is a failure naming the model, case
-and seed; :func:`measure` then returns no summary at all (never a mean over the seeds that happened to
-finish), and the finished runs stay on disk for ``--reuse-accuracy``. A run is reused when its settings (the
-starting checkpoint's hash included) and its model (fingerprint) are unchanged.
+and seed; :func:`measure` then raises :class:`AccuracyFailed` (never a mean over the seeds that happened to
+finish), and the finished runs stay on disk, to be reused (``AccuracySettings.reuse``). A run is reused when
+its settings (the starting checkpoint's hash included) and its model (fingerprint) are unchanged.
 
 Built-in data (extensions.datasets): ``demo`` (the demo's scene, 3 classes; the default), ``shapes`` (the
 ``standard`` scene, 6 classes; the default pretraining task), ``coco128`` (linked from a local copy), or any
@@ -48,7 +46,10 @@ from extensions.families import SCALES
 
 from . import stats
 from .build import build
-from .models import BASE, ROOT, Entry, plain_entry
+from .cases import CASES
+from .models import plain_entry
+from .results import AccuracyResult, Entry
+from .settings import BASE, ROOT, AccuracyFailed, AccuracySettings, BenchmarkError
 
 DEMO_DATA = ROOT / 'datasets' / 'shapes-demo'  # what scripts/demo.py trains on
 DEMO_CLASSES = 3
@@ -189,14 +190,14 @@ class Job:
         return f'model {self.entry.name}, case {self.case}, seed {self.seed} (data {self.data})'
 
 
-def train_command(job: Job, opt, project: Path) -> list[str]:
-    """yolov5/train.py with the run's settings (opt: hyp, optimizer, acc_batch, workers, device); the runs of
-    one model differ only in --seed (and their --name)."""
-    device = 'cpu' if opt.device == 'cpu' else str(torch.device(opt.device).index or 0)
+def train_command(job: Job, st: AccuracySettings, project: Path) -> list[str]:
+    """yolov5/train.py with the run's settings (hyp, optimizer, batch, workers, device); the runs of one model
+    differ only in --seed (and their --name)."""
+    device = 'cpu' if st.device == 'cpu' else str(torch.device(st.device).index or 0)
     return [sys.executable, str(BASE / 'train.py'), '--cfg', job.entry.cfg, '--data', str(job.data_yaml),
-            '--hyp', str(opt.hyp), '--weights', job.weights, '--optimizer', opt.optimizer,
-            '--epochs', str(job.epochs), '--img', str(job.img), '--batch-size', str(opt.acc_batch),
-            '--workers', str(opt.workers), '--seed', str(job.seed), '--cache', 'ram', '--project', str(project),
+            '--hyp', str(st.hyp), '--weights', job.weights, '--optimizer', st.optimizer,
+            '--epochs', str(job.epochs), '--img', str(job.img), '--batch-size', str(st.batch),
+            '--workers', str(st.workers), '--seed', str(job.seed), '--cache', 'ram', '--project', str(project),
             '--name', job.name, '--exist-ok', '--device', device, '--noplots', '--noval']
 
 
@@ -243,12 +244,12 @@ def run_training(cmd: list[str], run: Path, epochs: int, tick) -> tuple[int, flo
     return p.returncode, children_cpu_s() - cpu0
 
 
-def run_key(job: Job, opt) -> dict:
+def run_key(job: Job, st: AccuracySettings) -> dict:
     """Everything besides the model that decides a run; a stamp with another key is not reused."""
     return {'cfg': file_hash(job.entry.cfg), 'data': str(job.data_yaml), 'data_yaml': file_hash(job.data_yaml),
-            'hyp': file_hash(opt.hyp), 'optimizer': opt.optimizer, 'epochs': job.epochs, 'img': job.img,
-            'batch': opt.acc_batch, 'seed': job.seed, 'case': job.case,
-            'weights': file_hash(job.weights) if job.weights else '', 'noval': True, 'device': opt.device,
+            'hyp': file_hash(st.hyp), 'optimizer': st.optimizer, 'epochs': job.epochs, 'img': job.img,
+            'batch': st.batch, 'seed': job.seed, 'case': job.case,
+            'weights': file_hash(job.weights) if job.weights else '', 'noval': True, 'device': st.device,
             'torch': torch.__version__}
 
 
@@ -282,21 +283,22 @@ def read_run(job: Job, run: Path) -> dict:
     return out
 
 
-def run_job(job: Job, opt, project: Path, tick, fingerprints: dict, watch: CodeWatch | None = None) -> dict:
+def run_job(job: Job, st: AccuracySettings, project: Path, tick, fingerprints: dict,
+            watch: CodeWatch | None = None) -> dict:
     """Train job with yolov5/train.py (a subprocess) and read its final epoch; reuse a finished run with the
-    same key and model under --reuse-accuracy. {'error': ..., 'run': ...} if the run failed, or if watch saw the
+    same key and model when st.reuse. {'error': ..., 'run': ...} if the run failed, or if watch saw the
     model's code change before or while it trained."""
     run = project / job.name
     base = {'seed': job.seed, 'img': job.img, 'run': str(run)}
     try:
-        key = run_key(job, opt)
+        key = run_key(job, st)
     except OSError as err:
         return {**base, 'error': f'cannot read an input of the run: {err}'}
     if job.entry.cfg not in fingerprints:
         fingerprints[job.entry.cfg] = model_fingerprint(job.entry.cfg)
     fp = fingerprints[job.entry.cfg]
     stamp = run / 'benchmark_stamp.json'
-    if opt.reuse_accuracy and stamp.is_file():
+    if st.reuse and stamp.is_file():
         old = json.loads(stamp.read_text())
         if old.get('key') == key and same_model(old.get('model'), fp):
             res = read_run(job, run)
@@ -313,7 +315,7 @@ def run_job(job: Job, opt, project: Path, tick, fingerprints: dict, watch: CodeW
         shutil.rmtree(run)
     run.mkdir(parents=True)
     t0 = time.time()
-    rc, cpu = run_training(train_command(job, opt, project), run, job.epochs, tick)
+    rc, cpu = run_training(train_command(job, st, project), run, job.epochs, tick)
     seconds = time.time() - t0
     if rc:
         return {**base, 'error': f'train.py exit {rc}: {_tail(run)}'}
@@ -338,7 +340,8 @@ def accuracy_scales(spec: list[str] | None, data_name: str, groups: dict) -> lis
     for item in spec:
         d, _, s = item.rpartition(':')
         if s not in groups:
-            raise SystemExit(f'--acc-scales {item}: scale {s!r} is not in this run (scales: {", ".join(groups)})')
+            raise BenchmarkError(f'accuracy scales {item}: scale {s!r} is not in this run (scales: '
+                                 f'{", ".join(groups)})')
         if d in ('', data_name) and s not in scales:
             scales.append(s)
     return scales
@@ -346,7 +349,7 @@ def accuracy_scales(spec: list[str] | None, data_name: str, groups: dict) -> lis
 
 def dataset(name: str) -> tuple[str, Path]:
     """(name, data yaml) of demo, shapes, coco128 or a data yaml given by path (made or linked on first use).
-    FileNotFoundError if coco128 has no local copy; SystemExit for anything else."""
+    FileNotFoundError if coco128 has no local copy; BenchmarkError for anything else."""
     if name == 'demo':
         return name, Path(ensure_shapes(DEMO_DATA, classes=DEMO_CLASSES, scene='demo'))
     if name == 'shapes':
@@ -355,7 +358,7 @@ def dataset(name: str) -> tuple[str, Path]:
         return name, Path(link_coco128())
     p = Path(name)
     if not p.is_file():
-        raise SystemExit(f'{name}: not demo, shapes, coco128 or a data yaml')
+        raise BenchmarkError(f'accuracy data {name}: not demo, shapes, coco128 or a data yaml')
     return p.stem, p.resolve()
 
 
@@ -372,12 +375,12 @@ def accuracy_datasets(names: list[str]) -> tuple[dict[str, Path], list[str]]:
     return data, notes
 
 
-def image_size(opt, data_name: str) -> int:
-    return opt.acc_img or ACC_IMG.get(data_name, DEFAULT_IMG)
+def image_size(st: AccuracySettings, data_name: str) -> int:
+    return st.img or ACC_IMG.get(data_name, DEFAULT_IMG)
 
 
-def given_checkpoints(items: list[str] | None) -> dict[str, Path]:
-    """{scale: checkpoint} of --pretrained: 'SCALE=PATH', or a PATH named yolov5<scale>*.pt."""
+def given_checkpoints(items) -> dict[str, Path]:
+    """{scale: checkpoint} of the given plain checkpoints: 'SCALE=PATH', or a PATH named yolov5<scale>*.pt."""
     out = {}
     for item in items or []:
         s, sep, path = item.partition('=')
@@ -385,42 +388,38 @@ def given_checkpoints(items: list[str] | None) -> dict[str, Path]:
             path = item
             m = re.match(r'yolov5([nsmlx])', Path(item).name)
             if not m:
-                raise SystemExit(f'--pretrained {item}: cannot tell its scale from the name; write SCALE=PATH')
+                raise BenchmarkError(f'pretrained {item}: cannot tell its scale from the name; write SCALE=PATH')
             s = m.group(1)
         p = Path(path).expanduser()
         if not p.is_file():
-            raise SystemExit(f'--pretrained {item}: no such file')
+            raise BenchmarkError(f'pretrained {item}: no such file')
         out[s] = p.resolve()
     return out
 
 
-def seeds_of(opt) -> list[int]:
-    return list(range(opt.seed, opt.seed + opt.seeds))
-
-
-def plan(groups: dict, opt) -> dict:
+def plan(groups: dict, st: AccuracySettings) -> dict:
     """What an accuracy part trains (by default at the smallest scale of the run only: each scale costs the
     whole schedule again): {'data': {name: yaml}, 'notes': [...], 'scales': {data: [scales]},
     'pretrain': {scale: Job | Path}, 'jobs': [Job, ...] seed-major (every model and case of seed 0 first)}."""
-    data, notes = accuracy_datasets(opt.acc_data)
+    data, notes = accuracy_datasets(st.data)
     if not data:
-        raise SystemExit('accuracy: no dataset left to train on (' + ' '.join(notes) + ')')
-    spec = opt.acc_scales or [min(groups, key=SCALES.index)]  # default: the smallest scale of the run
+        raise BenchmarkError('accuracy: no dataset left to train on (' + ' '.join(notes) + ')')
+    spec = list(st.scales) or [min(groups, key=SCALES.index)]  # default: the smallest scale of the run
     scales = {d: accuracy_scales(spec, d, groups) for d in data}
-    given = given_checkpoints(opt.pretrained)
+    given = given_checkpoints(st.pretrained)
     pre: dict = {}
-    if 'finetune' in opt.cases:
+    if any(CASES[c].pretrained for c in st.cases):
         pdata = None
         for s in dict.fromkeys(s for ss in scales.values() for s in ss):
             if s in given:
                 pre[s] = given[s]
                 continue
             if pdata is None:
-                pdata = dataset(opt.pretrain_data)
-            pre[s] = Job(plain_entry(s), pdata[0], pdata[1], 'pretrain', opt.seed, opt.pretrain_epochs,
-                         image_size(opt, pdata[0]))
-    jobs = [Job(e, d, data[d], case, seed, opt.epochs, image_size(opt, d))
-            for seed in seeds_of(opt) for d in data for case in opt.cases for s in scales[d] for e in groups[s]]
+                pdata = dataset(st.pretrain_data)
+            pre[s] = Job(plain_entry(s), pdata[0], pdata[1], 'pretrain', st.seed, st.pretrain_epochs,
+                         image_size(st, pdata[0]))
+    jobs = [Job(e, d, data[d], case, seed, st.epochs, image_size(st, d))
+            for seed in st.seed_list for d in data for case in st.cases for s in scales[d] for e in groups[s]]
     return {'data': data, 'notes': notes, 'scales': scales, 'pretrain': pre, 'jobs': jobs}
 
 
@@ -429,12 +428,26 @@ def total_epochs(p: dict) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ measure
-def measure(groups: dict, opt, pbar) -> tuple[dict | None, list[str], list[str]]:
-    """Train everything of plan(); returns (acc, notes, failures). acc is None when any run failed or is
-    missing (fail closed: no summary of the seeds that happened to finish); failures name model, case and
-    seed with the run's log."""
-    p = plan(groups, opt)
-    project = Path(opt.project).resolve()
+def start_weights(job: Job, pre: dict, project: Path, made: dict | None = None) -> str:
+    """The checkpoint job starts from in a case that starts from the plain checkpoint of its scale: that
+    checkpoint, or the case's own per-model checkpoint made from it (Case.start, once per case and model: made
+    keeps them for the other seeds). Its hash is part of the run's key, so Case.start must be deterministic for
+    finished runs to be reused."""
+    case = CASES[job.case]
+    if case.start is None:
+        return pre['weights']
+    made = {} if made is None else made
+    key = (case.key, job.entry.cfg, pre['weights'])
+    if key not in made:
+        made[key] = str(case.start(job.entry.cfg, Path(pre['weights']),
+                                   project / 'start' / f'{case.key}-{job.entry.name}'))
+    return made[key]
+
+
+def measure(groups: dict, st: AccuracySettings, pbar) -> AccuracyResult:
+    """Train everything of plan() and summarise it; AccuracyFailed when any run failed or is missing."""
+    p = plan(groups, st)
+    project = Path(st.project).resolve()
     pbar.total = total_epochs(p)
     pbar.refresh()
     jobs = [*(j for j in p['pretrain'].values() if isinstance(j, Job)), *p['jobs']]
@@ -447,28 +460,28 @@ def measure(groups: dict, opt, pbar) -> tuple[dict | None, list[str], list[str]]
             pretrained[s] = {'weights': str(job), 'given': True, 'hash': file_hash(job)}
             continue
         pbar.set_description(f'accuracy: pretrain {job.entry.name} on {job.data}')
-        r = run_job(job, opt, project, pbar.update, fingerprints, watch)
+        r = run_job(job, st, project, pbar.update, fingerprints, watch)
         if 'error' in r:
             failures.append(_failure(job, r))
         else:
             r['weights'] = str(Path(r['run']) / 'weights' / 'best.pt')
         pretrained[s] = {'model': job.entry.name, 'data': job.data, 'data_yaml': str(job.data_yaml),
                          'epochs': job.epochs, **r}
-    runs: dict = {}
+    runs, made = {}, {}
     for job in p['jobs']:
-        if job.case == 'finetune':
+        if CASES[job.case].pretrained:
             pre = pretrained[job.entry.scale]
             if 'error' in pre:
                 failures.append(f'{job.label}: not run, its starting checkpoint failed ({pre["run"]})')
                 pbar.update(job.epochs)
                 continue
-            job.weights = pre['weights']
+            job.weights = start_weights(job, pre, project, made)
         pbar.set_description(f'accuracy seed {job.seed}: {job.entry.name} {job.case}')
-        r = run_job(job, opt, project, pbar.update, fingerprints, watch)
+        r = run_job(job, st, project, pbar.update, fingerprints, watch)
         if 'error' in r:
             failures.append(_failure(job, r))
         runs.setdefault(job.data, {}).setdefault(job.case, {}).setdefault(job.entry.name, []).append(r)
-    want = seeds_of(opt)
+    want = st.seed_list
     for d, cases in runs.items():  # every model of every case has every seed (by construction; checked anyway)
         for case, models in cases.items():
             for name, rs in models.items():
@@ -476,19 +489,20 @@ def measure(groups: dict, opt, pbar) -> tuple[dict | None, list[str], list[str]]
                 if got != want and not any('error' in r for r in rs):
                     failures.append(f'model {name}, case {case} (data {d}): seeds {got}, expected {want}')
     if failures:
-        return None, p['notes'], failures
-    return summarise(groups, p, runs, pretrained, opt), p['notes'], []
+        raise AccuracyFailed(failures, project)
+    return summarise(groups, p, runs, pretrained, st)
 
 
 def _failure(job: Job, r: dict) -> str:
     return f'{job.label}: {r["error"]} (log: {Path(r["run"]) / "benchmark_train.log"})'
 
 
-def settings(opt, p: dict) -> dict:
-    return {'seeds': seeds_of(opt), 'epochs': opt.epochs, 'pretrain_epochs': opt.pretrain_epochs,
-            'pretrain_data': opt.pretrain_data, 'cases': list(opt.cases), 'batch': opt.acc_batch,
-            'optimizer': opt.optimizer, 'hyp': str(opt.hyp), 'device': opt.device,
-            'img': {d: image_size(opt, d) for d in p['data']}, 'data': {d: str(y) for d, y in p['data'].items()},
+def run_settings(st: AccuracySettings, p: dict) -> dict:
+    """The settings as the report states them."""
+    return {'seeds': st.seed_list, 'epochs': st.epochs, 'pretrain_epochs': st.pretrain_epochs,
+            'pretrain_data': st.pretrain_data, 'cases': list(st.cases), 'batch': st.batch,
+            'optimizer': st.optimizer, 'hyp': str(st.hyp), 'device': st.device,
+            'img': {d: image_size(st, d) for d in p['data']}, 'data': {d: str(y) for d, y in p['data'].items()},
             'scales': p['scales'], 'confidence': stats.CONFIDENCE, 'interval': 'welch', 'validate': 'final epoch'}
 
 
@@ -506,13 +520,13 @@ def summarise_model(runs: list[dict]) -> dict:
     return out
 
 
-def summarise(groups: dict, p: dict, runs: dict, pretrained: dict, opt) -> dict:
-    """The accuracy part of benchmark.json: settings, pretrained checkpoints and, per dataset and case, each
-    model's summary and each extension model's comparison with plain YOLOv5 of its scale."""
+def summarise(groups: dict, p: dict, runs: dict, pretrained: dict, st: AccuracySettings) -> AccuracyResult:
+    """The accuracy part of the report: settings, pretrained checkpoints and, per dataset and case, each model's
+    summary and each extension model's comparison with plain YOLOv5 of its scale."""
     results: dict = {}
     for d, cases in runs.items():
         for case, models in cases.items():
-            block = {'img': image_size(opt, d), 'epochs': opt.epochs, 'seeds': seeds_of(opt), 'models': {},
+            block = {'img': image_size(st, d), 'epochs': st.epochs, 'seeds': st.seed_list, 'models': {},
                      'comparisons': {}}
             for name, rs in models.items():
                 block['models'][name] = summarise_model(rs)
@@ -521,10 +535,10 @@ def summarise(groups: dict, p: dict, runs: dict, pretrained: dict, opt) -> dict:
                 for e in groups[s][1:]:
                     pm, em = block['models'][plain.name], block['models'][e.name]
                     block['comparisons'][e.name] = {
-                        'vs': plain.name, 'family': e.family,
+                        'vs': plain.name, 'suffix': e.suffix, 'family': e.family,
                         **{m: stats.compare(pm[m]['values'], em[m]['values']) for m in METRICS}}
             results.setdefault(d, {})[case] = block
     cpu = [r.get('cpu_s') for cs in runs.values() for ms in cs.values() for rs in ms.values() for r in rs]
     cpu += [v.get('cpu_s') for v in pretrained.values()]
-    return {'settings': settings(opt, p), 'pretrained': pretrained, 'results': results,
-            'cpu_s_total': sum(c for c in cpu if c is not None)}
+    return AccuracyResult(run_settings(st, p), pretrained, results, sum(c for c in cpu if c is not None),
+                          p['notes'])

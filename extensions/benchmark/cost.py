@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from copy import deepcopy
+from dataclasses import dataclass, field
 
 import thop
 import torch
 
 from .build import build, fused, quiet
-from .models import Entry
+from .results import Cost, Entry, Static
 
 
 def param_count(model) -> int:
@@ -28,11 +29,19 @@ def gflops_at(model, imgsz: int = 640) -> tuple[float, dict]:
     return macs * 2 / 1e9, per_layer
 
 
-def measure_cost(group: list[Entry], img: int, pbar) -> dict:
-    """Build and fuse each model of a group (CPU, fp32); record its params and GFLOPs at 640 and at img in
-    results['static'] (and per-layer GFLOPs at img in results['_layer_gflops'], for the profile).
-    Returns {name: fused model}."""
-    fms = {}
+@dataclass
+class Built:
+    """The fused models of a group by name, and each one's GFLOPs per top-level layer at the latency image size
+    (what the profile of a missed target divides its layer times by)."""
+
+    fused: dict = field(default_factory=dict)
+    layer_gflops: dict = field(default_factory=dict)
+
+
+def measure_cost(group: list[Entry], img: int, pbar) -> Built:
+    """Build and fuse each model of a group (CPU, fp32); record its params and GFLOPs at 640 and at img
+    (results.static)."""
+    built = Built()
     for e in group:
         pbar.set_description(f'{e.name}: build, fuse, GFLOPs')
         m = build(e.cfg)
@@ -42,17 +51,15 @@ def measure_cost(group: list[Entry], img: int, pbar) -> dict:
             gimg, per_layer = gflops_at(fm, img)
         else:
             gimg = g640
-        e.results['static'] = {'params': param_count(fm), 'params_train': param_count(m),
-                               'gflops': g640, 'gflops_img': gimg}
-        e.results['_layer_gflops'] = per_layer
-        fms[e.name] = fm
+        e.results.static = Static(param_count(fm), param_count(m), g640, gimg)
+        built.fused[e.name], built.layer_gflops[e.name] = fm, per_layer
         pbar.update(1)
-    return fms
+    return built
 
 
 def cost_ratios(group: list[Entry]) -> None:
-    """results['cost']: params and GFLOPs of each model of a group as a ratio to its plain model (group[0])."""
-    pst = group[0].results['static']
+    """results.cost: params and GFLOPs of each model of a group as a ratio to its plain model (group[0])."""
+    pst = group[0].results.static
     for e in group:
-        st = e.results['static']
-        e.results['cost'] = {'params_ratio': st['params'] / pst['params'], 'gflops_ratio': st['gflops'] / pst['gflops']}
+        st = e.results.static
+        e.results.cost = Cost(st.params / pst.params, st.gflops / pst.gflops)

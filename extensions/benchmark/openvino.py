@@ -25,7 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .machine import cpu_flag_list
+from extensions.machine import cpu_flag_list
+
+from .settings import BenchmarkError
 from .targets import OPENVINO_RUNTIMES
 
 KINDS = tuple(k for k, _ in OPENVINO_RUNTIMES)  # openvino-f32, openvino, openvino-int8
@@ -38,7 +40,8 @@ def is_openvino(kind: str) -> bool:
 
 
 def require(kinds) -> None:
-    """Import openvino (and nncf for openvino-int8) or exit with the fix; only for the runtimes asked for."""
+    """Import openvino (and nncf for openvino-int8), or raise BenchmarkError naming the runtimes and the fix; only
+    for the runtimes asked for."""
     from extensions.deploy import openvino as ovd  # noqa: PLC0415
     kinds = [k for k in kinds if is_openvino(k)]
     if not kinds:
@@ -49,18 +52,18 @@ def require(kinds) -> None:
         try:
             ovd.require(module, requirement)
         except ImportError as e:  # MissingRequirementError included: one clear line naming the fix
-            raise SystemExit(f'--runtimes {" ".join(kinds)}: {e}') from e
+            raise BenchmarkError(f'runtimes {" ".join(kinds)}: {e}') from e
 
 
 def available() -> list[str]:
     """The OpenVINO runtimes this environment can run (openvino importable; nncf as well for INT8)."""
     try:
         require(['openvino-f32'])
-    except SystemExit:
+    except BenchmarkError:
         return []
     try:
         require(['openvino-int8'])
-    except SystemExit:
+    except BenchmarkError:
         return ['openvino-f32', 'openvino']
     return list(KINDS)
 
@@ -68,8 +71,6 @@ def available() -> list[str]:
 def ov():
     from extensions.deploy import openvino as ovd  # noqa: PLC0415  (keeps openvino's telemetry off)
     return ovd.require('openvino', ovd.OPENVINO_REQUIREMENT)
-
-
 
 
 def describe() -> dict:

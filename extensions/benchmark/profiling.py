@@ -9,8 +9,9 @@ import time
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from extensions.machine import Quiet
+
 from .build import silent_stderr
-from .machine import Quiet
 from .stats import median
 
 

@@ -9,16 +9,19 @@ import math
 from extensions import families
 
 from . import stats
-from .models import Entry, rel
+from .cases import CASES
+from .models import rel
+from .results import AccuracyResult, Entry
 from .stats import fnum, fr
 
-CASES = ('scratch', 'finetune')  # the cases of the accuracy part (extensions.benchmark.accuracy) and their titles
-CASE_TITLES = {'scratch': 'from scratch', 'finetune': 'fine-tuned from a plain YOLOv5 checkpoint'}
+
+def title(case: str) -> str:
+    """A case's title in the report (its key if it is no longer a case)."""
+    return CASES[case].title if case in CASES else case
 
 
-def acc_blocks(acc) -> list[tuple[str, str, dict]]:
-    """(dataset, case, block) of an accuracy part over seeds, in the order they were run."""
-    return [(d, c, b) for d, cases in (acc or {}).get('results', {}).items() for c, b in cases.items()]
+def starts_from_checkpoint(case: str) -> bool:
+    return case in CASES and CASES[case].pretrained
 
 
 def epochs(n) -> str:
@@ -39,28 +42,32 @@ def _transfer(m: dict) -> str:
     return f'{t[0]}/{t[1]}' if isinstance(t[0], int) else ', '.join(f'{a}/{b}' for a, b in t)
 
 
-def _family_title(name: str, suffix: str) -> str:
-    fam = families.of_suffix(suffix) if suffix else None
+def _family_title(name: str, family: str | None, suffix: str) -> str:
+    """'Res2Net (yolov5n-res2)' for a family's own YAML, else the model's name."""
+    try:
+        fam = families.by_key(family) if family else None
+    except ValueError:  # a family of an older run no longer in the table
+        fam = None
     return f'{fam.title} ({name})' if fam is not None and fam.suffix == suffix else name
 
 
-def verdict_lines(acc) -> list[str]:
+def verdict_lines(acc: AccuracyResult | None) -> list[str]:
     """The verdict of each extension model in each case, in words the interval supports (mAP50-95)."""
-    blocks = acc_blocks(acc)
+    blocks = acc.blocks() if acc else []
     if not blocks:
         return []
-    st = acc['settings']
+    st = acc.settings
     L = [f'**Accuracy** (mAP50-95, extension minus plain YOLOv5 of the same scale, mean over {len(st["seeds"])} '
          f'seeds each, Welch 95% CI; {epochs(st["epochs"])}: a short schedule, see Accuracy below):', '']
     for d, case, b in blocks:
         for name, c in b['comparisons'].items():
-            L.append(f'- {d}, {CASE_TITLES.get(case, case)}: {_family_title(name, c["family"])}: '
+            L.append(f'- {d}, {title(case)}: {_family_title(name, c["family"], c["suffix"])}: '
                      f'{c["mAP50-95"]["verdict"]}; run-to-run spread {fr(c["mAP50-95"]["sd_ratio"], 1)}x plain\'s.')
     return L + ['']
 
 
-def _pretrained_text(acc) -> str:
-    pre = acc.get('pretrained') or {}
+def _pretrained_text(acc: AccuracyResult) -> str:
+    pre = acc.pretrained or {}
     parts = []
     for s, p in pre.items():
         if p.get('given'):
@@ -73,8 +80,8 @@ def _pretrained_text(acc) -> str:
     return '; '.join(parts)
 
 
-def accuracy_method(acc, opt) -> list[str]:
-    st = acc['settings']
+def accuracy_method(acc: AccuracyResult) -> list[str]:
+    st = acc.settings
     seeds = st['seeds']
     cases = st['cases']
     L = ['## Accuracy over seeds: SHORT SCHEDULE (not a claim about COCO)', '',
@@ -85,13 +92,7 @@ def accuracy_method(acc, opt) -> list[str]:
          f'(`--noval`: only the final epoch is validated, and it is the one read) on the dataset\'s val split. '
          f'The same number of seeds for every model; a run that fails makes the whole benchmark fail (no mean of '
          f'the seeds that happened to finish).', '']
-    if 'scratch' in cases:
-        L += ['- **From scratch**: `--weights \'\'`.']
-    if 'finetune' in cases:
-        L += ['- **Fine-tuned**: `--weights <checkpoint>` of plain YOLOv5 trained on another task, as users '
-              'start from `yolov5s.pt`; train.py loads the tensors whose names and shapes match (the "transferred" '
-              'column: the swapped C3 blocks and the detection head of another class count start from scratch). '
-              f'Checkpoints: {_pretrained_text(acc)}.']
+    L += ['- ' + CASES[c].method.format(checkpoints=_pretrained_text(acc)) for c in cases if c in CASES]
     L += ['- **Differences**: extension minus plain YOLOv5 of the same scale, mean over seeds, with **Welch\'s '
           't-interval** (95%): the runs of two models are independent samples whose spreads differ (an extension '
           'can vary much more from seed to seed than plain YOLOv5), so the pooled-variance interval would be '
@@ -105,16 +106,17 @@ def accuracy_method(acc, opt) -> list[str]:
     return L
 
 
-def accuracy(ents: list[Entry], acc, acc_notes, opt) -> list[str]:
-    blocks = acc_blocks(acc)
+def accuracy(ents: list[Entry], acc: AccuracyResult | None) -> list[str]:
+    blocks = acc.blocks() if acc else []
+    acc_notes = acc.notes if acc else []
     if not (blocks or acc_notes):
         return []
-    L = accuracy_method(acc, opt) if blocks else ['## Accuracy', '']
+    L = accuracy_method(acc) if blocks else ['## Accuracy', '']
     order = [e.name for e in ents]
     for d, case, b in blocks:
         seeds = ', '.join(map(str, b['seeds']))
-        ft = case == 'finetune'
-        L += [f'### {d}, {CASE_TITLES.get(case, case)} (img {b["img"]}, {epochs(b["epochs"])}, seeds {seeds})', '',
+        ft = starts_from_checkpoint(case)
+        L += [f'### {d}, {title(case)} (img {b["img"]}, {epochs(b["epochs"])}, seeds {seeds})', '',
               '| model | mAP50 mean +- sd | mAP50-95 mean +- sd | 95% CI of the mean | mAP50-95 per seed |'
               + (' tensors transferred |' if ft else '') + ' CPU min per run |',
               '|---|---:|---:|---:|---|' + ('---:|' if ft else '') + '---:|']
@@ -139,9 +141,9 @@ def accuracy(ents: list[Entry], acc, acc_notes, opt) -> list[str]:
                      + f' | {fnum(w50["diff"], 3, True)} ({fnum(w50["lo"], 3, True)}..{fnum(w50["hi"], 3, True)}) | '
                        f'{fr(c["mAP50-95"]["sd_ratio"], 1)} | {c["mAP50-95"]["verdict"]} |')
         L += [''] + findings(case, b) + ['']
-    if acc.get('cpu_s_total') is not None and blocks:
+    if acc.cpu_s_total is not None and blocks:
         L += [f'CPU time of the training runs (user + sys of train.py and its data loaders, all seeds and cases, '
-              f'pretraining included): {acc["cpu_s_total"] / 3600:.2f} h.', '']
+              f'pretraining included): {acc.cpu_s_total / 3600:.2f} h.', '']
     return L + [f'- {n}' for n in acc_notes] + ([''] if acc_notes else [])
 
 
@@ -157,15 +159,15 @@ def findings(case: str, b: dict) -> list[str]:
                  f'({fr(r, 1)}x): ' + ('one run of it says less than one run of plain.' if r > 1.5 else
                                        'much the same run-to-run noise as plain.' if r >= 1 / 1.5 else
                                        'steadier from run to run than plain.'))
-    if case == 'finetune':
+    if starts_from_checkpoint(case):
         lose = [(n, c) for n, c in b['comparisons'].items() if c['mAP50-95']['kind'] == 'worse']
         for n, c in lose:
             w = c['mAP50-95']['welch']
-            L.append(f'- **Fine-tuned from the plain checkpoint, {n} loses to {c["vs"]}**: by {fnum(-w["diff"])} '
+            L.append(f'- **{CASES[case].findings}, {n} loses to {c["vs"]}**: by {fnum(-w["diff"])} '
                      f'mAP50-95 ({stats.ci_text(w["lo"], w["hi"])}), starting with '
                      f'{_transfer(b["models"][n])} tensors from the checkpoint against plain\'s '
                      f'{_transfer(b["models"][c["vs"]])}.')
         if not lose and b['comparisons']:
-            L.append('- Fine-tuned from the plain checkpoint, no extension model is detectably worse than plain at '
+            L.append(f'- {CASES[case].findings}, no extension model is detectably worse than plain at '
                      'this budget (see the intervals: "not detectably worse" is not "as good").')
     return L

@@ -177,9 +177,10 @@ def fr(x, nd=2):
     return '-' if x is None or (isinstance(x, float) and math.isnan(x)) else f'{x:.{nd}f}'
 
 
-def fratio(r: dict | None) -> str:
+def fratio(r) -> str:
+    """A Ratio (results.Ratio) as 'median (p25-p75)'; plain's own ratio as 1.00."""
     if not r:
         return '-'
-    if r['n'] <= 1 and r['median'] == 1.0:
+    if r.n <= 1 and r.median == 1.0:
         return '1.00'
-    return f'{r["median"]:.2f} ({r["p25"]:.2f}-{r["p75"]:.2f})'
+    return f'{r.median:.2f} ({r.p25:.2f}-{r.p75:.2f})'

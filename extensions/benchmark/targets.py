@@ -16,8 +16,10 @@ what these targets bound.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-from .models import Entry
+if TYPE_CHECKING:
+    from .results import Entry
 
 TARGET_SCALE = 's'
 TARGET_COST_BAND = 0.15  # params and GFLOPs within +-15% of plain
@@ -57,24 +59,25 @@ def targets_for(e: Entry, force: bool = False) -> list[dict]:
     with force; [] for plain YOLOv5, variants and YAMLs of no family."""
     if e.plain or e.target_family is None or (e.scale != TARGET_SCALE and not force):
         return []
-    c = e.results.get('cost', {})
-    out = [_target('cost', 'params vs plain', c.get('params_ratio'), 'band', TARGET_COST_BAND),
-           _target('cost', 'GFLOPs vs plain', c.get('gflops_ratio'), 'band', TARGET_COST_BAND)]
+    c = e.results.cost
+    out = [_target('cost', 'params vs plain', c.params_ratio if c else None, 'band', TARGET_COST_BAND),
+           _target('cost', 'GFLOPs vs plain', c.gflops_ratio if c else None, 'band', TARGET_COST_BAND)]
     lat = latency_target(e)
     for kind, label in RUNTIMES:
-        r = e.results.get(kind)
+        r = e.results.latency.get(kind)
         if lat is not None:
-            out.append(_target('latency', f'latency ratio, {label}', r['ratio']['median'] if r else None, '<=', lat,
-                               kind))
-        out.append(_target('rate', f'achieved GFLOP/s vs plain, {label}', r.get('rate_ratio') if r else None, '>=',
+            out.append(_target('latency', f'latency ratio, {label}', r.ratio.median if r and r.ratio else None, '<=',
+                               lat, kind))
+        out.append(_target('rate', f'achieved GFLOP/s vs plain, {label}', r.rate_ratio if r else None, '>=',
                            TARGET_FLOP_RATE, kind))
-    r = e.results.get('train')
-    out.append(_target('train', 'training throughput ratio', r['ratio']['median'] if r else None, '>=', TARGET_TRAIN))
+    r = e.results.train
+    out.append(_target('train', 'training throughput ratio', r.ratio.median if r and r.ratio else None, '>=',
+                       TARGET_TRAIN))
     ov = openvino_latency_target(e)
     for kind, label in OPENVINO_RUNTIMES:  # the OpenVINO runtimes this run measured
-        r = e.results.get(kind)
-        if ov is not None and r and 'ratio' in r:
-            out.append(_target('latency', f'latency ratio, {label}', r['ratio']['median'], '<=', ov, kind))
+        r = e.results.latency.get(kind)
+        if ov is not None and r and r.ratio:
+            out.append(_target('latency', f'latency ratio, {label}', r.ratio.median, '<=', ov, kind))
     return out
 
 

@@ -19,9 +19,13 @@ import numpy as np
 import torch
 from models.yolo import Detect
 
+from extensions.machine import Quiet
+
+from . import targets
 from .build import quiet
-from .machine import Quiet
-from .models import Entry
+from .cost import Built
+from .results import Entry, Latency, Ratio, Timed
+from .settings import SpeedSettings
 from .stats import latency_percentiles, median, ratio_stats
 
 
@@ -82,11 +86,12 @@ class Pairs:
         return alternate(fa, fb, runs, warmup, self.timer, lambda n=1: self.pbar.update(n), self.guard)
 
 
-def record(plain: Entry, e: Entry, kind: str, ta: list, tb: list, info: dict, ratios: list) -> None:
-    """Store timed pairs of (plain, e): plain's times accumulate over its extension models; e's results[kind]
-    holds both series, the guard's counts and the statistics of the per-pair ratios."""
-    plain.results.setdefault(kind, {}).setdefault('times', []).extend(ta)
-    e.results[kind] = {'times': tb, 'plain_times': ta, **info, 'ratio': ratio_stats(ratios)}
+def record(plain: Timed, ta: list, tb: list, info: dict, ratios: list, cls=Latency) -> Timed:
+    """Timed pairs of (plain, ext): plain's times accumulate over its extension models (into plain, a record of
+    cls); returns ext's record: both series, the guard's counts and the statistics of the per-pair ratios."""
+    plain.times.extend(ta)
+    return cls(times=tb, plain_times=ta, discarded=info['discarded'], kept_busy=info['kept_busy'],
+               ratio=Ratio(**ratio_stats(ratios)))
 
 
 # ------------------------------------------------------------------------------------------------ runners
@@ -240,70 +245,73 @@ def make_runtime(kind: str, fms: dict, device, img: int, threads: int, files: On
                                say=pbar.set_description)
 
 
-def measure_latency(group: list[Entry], fms: dict, device, img: int, threads: int, runs: int, warmup: int,
-                    pairs: Pairs, tmp: Path, runtimes: list[str], notes: list[str], profile=None,
-                    profile_iters: int = 5) -> list[str]:
+def wants_profile(e: Entry, kind: str, settings: SpeedSettings) -> bool:
+    """Whether to record OpenVINO's per-node counters of e's pair in runtime kind (CPU): with profile 'all', or
+    'missed' when the pair misses its OpenVINO latency target."""
+    if settings.cuda or settings.profile == 'off' or not kind.startswith('openvino'):
+        return False
+    lim = targets.openvino_latency_target(e)
+    return settings.profile == 'all' or (lim is not None and e.results.latency[kind].ratio.median > lim)
+
+
+def measure_latency(group: list[Entry], built: Built, runtimes: list[str], settings: SpeedSettings, pairs: Pairs,
+                    tmp: Path, notes: list[str]) -> list[str]:
     """Time each extension model of a group against its plain model (group[0]) at batch 1, img x img (fp16 on
-    GPU), in each runtime of runtimes in turn (results[kind]; the OpenVINO runtimes' results also hold the
-    precision the model ran in and its executed nodes by type and precision). fms: the fused models
-    (measure_cost). profile(e, kind) -> bool: after timing a pair, whether to record the runtime's own profile
-    of it (results[kind]['profile'], runtimes that have one). Returns the runtimes still on (onnx goes off once
-    a GPU session falls back to the CPU)."""
-    files = OnnxFiles(fms, img, device, tmp, pairs.pbar)
+    GPU), in each runtime of runtimes in turn (results.latency[kind]; the OpenVINO runtimes' results also hold
+    the precision the model ran in and its executed nodes by type and precision, and, for a pair that
+    wants_profile, the runtime's own profile). Returns the runtimes still on (onnx goes off once a GPU session
+    falls back to the CPU); what was skipped goes into notes."""
+    device = torch.device(settings.device)
+    fms = built.fused
+    files = OnnxFiles(fms, settings.img, device, tmp, pairs.pbar)
     plain, on = group[0], []
     for kind in runtimes:
-        rt = make_runtime(kind, fms, device, img, threads, files, pairs.pbar)
+        rt = make_runtime(kind, fms, device, settings.img, settings.threads, files, pairs.pbar)
         try:
             for e in group[1:]:
                 pairs.say(f'{e.name}: {kind} (load)')
                 fa, ia = rt.load(plain)
                 fb, ib = rt.load(e)
                 pairs.say(f'{e.name} vs {plain.name}: {kind}')
-                ta, tb, info = pairs.time(fa, fb, runs, warmup)
-                record(plain, e, kind, ta, tb, info, [b / a for a, b in zip(ta, tb)])
-                plain.results[kind].update(ia)
-                e.results[kind].update(ib)
+                ta, tb, info = pairs.time(fa, fb, settings.runs, settings.warmup)
+                r = e.results.latency[kind] = record(plain.results.latency.setdefault(kind, Latency()), ta, tb, info,
+                                                     [b / a for a, b in zip(ta, tb)])
+                for rec, extra in ((plain.results.latency[kind], ia), (r, ib)):
+                    for k, v in extra.items():
+                        setattr(rec, k, v)
                 del fa, fb
                 rt.release()
-                if profile is not None and profile(e, kind):
+                if wants_profile(e, kind, settings):
                     pairs.say(f'{e.name} vs {plain.name}: {kind} profile')
-                    prof = rt.profile(plain, e, profile_iters)
-                    if prof is not None:
-                        e.results[kind]['profile'] = prof
+                    r.profile = rt.profile(plain, e, settings.profile_iters)
                     rt.release()
             on.append(kind)
         except FellBack:
             notes.append('onnxruntime could not create a CUDA session (it fell back to the CPU): '
                          'ONNX latency skipped on GPU.')
             for e in group:
-                e.results.pop(kind, None)
+                e.results.latency.pop(kind, None)
         finally:
             rt.close()
     return on
 
 
-def timed_kinds(e: Entry) -> list[str]:
-    """The runtimes e has timed runs of, in the order they were measured."""
-    return [k for k, r in e.results.items() if isinstance(r, dict) and 'times' in r and k != 'train']
-
-
 def summarise_latency(group: list[Entry]) -> None:
     """Median latency, its P50/P95/P99 (ms), achieved GFLOP/s and its ratio to plain (GFLOPs ratio / latency
-    ratio) of each model of a group in each runtime, from its timed pairs; needs results['cost'] (cost_ratios).
+    ratio) of each model of a group in each runtime, from its timed pairs; needs results.cost (cost_ratios).
     The INT8 OpenVINO result also gets its speed-up over the same model in OpenVINO f32 (median latencies)."""
     for e in group:
-        st = e.results['static']
-        for kind in timed_kinds(e):
-            r = e.results[kind]
-            lat = median(r['times'])
-            r['latency_ms'] = lat * 1e3
-            r['percentiles_ms'] = latency_percentiles(r['times'])
-            r['gflops_per_s'] = st['gflops_img'] / lat
+        st = e.results.static
+        for r in e.results.latency.values():
+            lat = median(r.times)
+            r.latency_ms = lat * 1e3
+            r.percentiles_ms = latency_percentiles(r.times)
+            r.gflops_per_s = st.gflops_img / lat
             if e.plain:
-                r['ratio'] = ratio_stats([1.0])
-                r['rate_ratio'] = 1.0
+                r.ratio = Ratio(**ratio_stats([1.0]))
+                r.rate_ratio = 1.0
             else:
-                r['rate_ratio'] = e.results['cost']['gflops_ratio'] / r['ratio']['median']
-        q, f = e.results.get('openvino-int8'), e.results.get('openvino-f32')
+                r.rate_ratio = e.results.cost.gflops_ratio / r.ratio.median
+        q, f = e.results.latency.get('openvino-int8'), e.results.latency.get('openvino-f32')
         if q and f:
-            q['speedup_vs_f32'] = f['latency_ms'] / q['latency_ms']
+            q.speedup_vs_f32 = f.latency_ms / q.latency_ms

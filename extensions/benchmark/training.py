@@ -1,10 +1,9 @@
 """Training cost: throughput of one training iteration as yolov5/train.py does it, in timed pairs alternating
 plain and extension, and the peak memory of training (CPU: growth of the peak resident set in a fresh process,
-``python -m extensions.benchmark.training CFG``; GPU: ``torch.cuda.max_memory_allocated``)."""
+``memory_subprocess``; GPU: ``torch.cuda.max_memory_allocated``)."""
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import os
@@ -16,14 +15,17 @@ import yaml
 from utils.loss import ComputeLoss
 from utils.torch_utils import ModelEMA, smart_optimizer
 
+from extensions.machine import peak_rss_bytes, reset_peak_rss, rss_bytes
+
 from .build import build, quiet
-from .machine import peak_rss_bytes, reset_peak_rss, rss_bytes
-from .models import BASE, ROOT, Entry
+from .results import Entry, Memory, Ratio, Training
+from .settings import BASE, ROOT, SpeedSettings
 from .stats import median, ratio_stats
 from .timing import Pairs, record
 
 LOSS_HYP = BASE / 'data' / 'hyps' / 'hyp.scratch-low.yaml'  # hyp for the training-throughput loss
-PROBE_MODULE = 'extensions.benchmark.training'  # run with -m: the memory probe's fresh process
+PROBE_CODE = ('import json, sys\nfrom extensions.benchmark.training import memory_probe\n'
+              'c, i, b, t = sys.argv[1:]\nprint(json.dumps(memory_probe(c, int(i), int(b), int(t))))')  # fresh process
 
 
 def loss_hyp() -> dict:
@@ -80,31 +82,33 @@ class Trainer:
 
 
 # ------------------------------------------------------------------------------------------- throughput
-def measure_throughput(group: list[Entry], device, imgsz: int, batch: int, iters: int, warmup: int,
-                       pairs: Pairs) -> None:
+def measure_throughput(group: list[Entry], settings: SpeedSettings, pairs: Pairs) -> None:
     """Time training iterations of each extension model of a group against its plain model (group[0]) on a
-    fixed synthetic batch: results['train'], ratio = per-pair throughput ratio (plain time / ext time)."""
+    fixed synthetic batch: results.train, ratio = per-pair throughput ratio (plain time / ext time)."""
     hyp = loss_hyp()
+    device = torch.device(settings.device)
     plain = group[0]
     plain_tr = None
     for e in group[1:]:
         pairs.say(f'{e.name} vs {plain.name}: train')
-        plain_tr = plain_tr or Trainer(plain.cfg, device, imgsz, batch, hyp)
-        tr = Trainer(e.cfg, device, imgsz, batch, hyp)
-        ta, tb, info = pairs.time(plain_tr.step, tr.step, iters, warmup)
-        record(plain, e, 'train', ta, tb, info, [a / b for a, b in zip(ta, tb)])
+        plain_tr = plain_tr or Trainer(plain.cfg, device, settings.train_img, settings.train_batch, hyp)
+        tr = Trainer(e.cfg, device, settings.train_img, settings.train_batch, hyp)
+        ta, tb, info = pairs.time(plain_tr.step, tr.step, settings.train_iters, settings.train_warmup)
+        if plain.results.train is None:
+            plain.results.train = Training()
+        e.results.train = record(plain.results.train, ta, tb, info, [a / b for a, b in zip(ta, tb)], Training)
         del tr
 
 
 def summarise_training(group: list[Entry], batch: int) -> None:
     """Images/s of each model of a group from its timed iterations (plain: ratio 1)."""
     for e in group:
-        r = e.results.get('train')
+        r = e.results.train
         if r is None:
             continue
-        r['images_per_s'] = batch / median(r['times'])
+        r.images_per_s = batch / median(r.times)
         if e.plain:
-            r['ratio'] = ratio_stats([1.0])
+            r.ratio = Ratio(**ratio_stats([1.0]))
 
 
 # ----------------------------------------------------------------------------------------------- memory
@@ -122,9 +126,8 @@ def memory_probe(cfg: str, imgsz: int, batch: int, threads: int) -> dict:
 
 
 def memory_subprocess(cfg: str, imgsz: int, batch: int, threads: int) -> dict:
-    """memory_probe in a fresh Python process (this module run with -m); {'error': [...]} if it fails."""
-    cmd = [sys.executable, '-m', PROBE_MODULE, cfg, '--img', str(imgsz), '--batch', str(batch),
-           '--threads', str(threads)]
+    """memory_probe in a fresh Python process (PROBE_CODE); {'error': [...]} if it fails."""
+    cmd = [sys.executable, '-c', PROBE_CODE, cfg, str(imgsz), str(batch), str(threads)]
     path = os.pathsep.join([str(ROOT), str(BASE), *filter(None, [os.environ.get('PYTHONPATH')])])
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800,
                        env=dict(os.environ, PYTHONPATH=path))
@@ -149,28 +152,14 @@ def cuda_memory(cfg: str, device, imgsz: int, batch: int) -> dict:
     return {'base_mb': base / 2**20, 'peak_mb': peak / 2**20, 'delta_mb': (peak - base) / 2**20, 'exact': True}
 
 
-def measure_memory(group: list[Entry], device, imgsz: int, batch: int, threads: int, pbar) -> None:
-    """results['memory'] of each model of a group: peak memory growth of training."""
+def measure_memory(group: list[Entry], settings: SpeedSettings, pbar) -> None:
+    """results.memory of each model of a group: peak memory growth of training."""
+    device = torch.device(settings.device)
     for e in group:
         pbar.set_description(f'{e.name}: training memory')
         if device.type == 'cuda':
-            e.results['memory'] = cuda_memory(e.cfg, device, imgsz, batch)
+            m = cuda_memory(e.cfg, device, settings.train_img, settings.train_batch)
         else:
-            e.results['memory'] = memory_subprocess(e.cfg, imgsz, batch, threads)
+            m = memory_subprocess(e.cfg, settings.train_img, settings.train_batch, settings.threads)
+        e.results.memory = Memory(**m)
         pbar.update(1)
-
-
-def main(argv=None) -> int:
-    """The memory probe's fresh process: one JSON line on stdout."""
-    ap = argparse.ArgumentParser(description='peak resident-set growth of two training iterations (CPU)')
-    ap.add_argument('cfg')
-    ap.add_argument('--img', type=int, default=320)
-    ap.add_argument('--batch', type=int, default=8)
-    ap.add_argument('--threads', type=int, default=1)
-    a = ap.parse_args(argv)
-    print(json.dumps(memory_probe(a.cfg, a.img, a.batch, a.threads)))
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

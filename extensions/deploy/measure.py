@@ -35,6 +35,7 @@ from pathlib import Path
 
 import yaml
 
+from ..machine import cpu_flags, cpu_model
 from ..runs import RunError, parse_map, run_command, script_command
 
 
@@ -242,7 +243,6 @@ def measure_all(weights: list[Path], formats, data, img, project: Path, rounds: 
                 echo=False) -> list[dict]:
     """measure() each checkpoint (onnx always added: the reference of the other formats), then its latency;
     writes ``<project>/<name>/measure.json`` for each. Rows of every checkpoint; RunError when a step fails."""
-    from extensions.benchmark.machine import cpu_flags, cpu_model  # noqa: PLC0415  (psutil, torch)
     formats = [f for f in FORMATS if f in formats or f == 'onnx']
     rows, names = [], []
     for w in weights:

@@ -43,11 +43,11 @@ from res2_variants import _chain  # noqa: E402  (scripts/dev: the Bottle2neck fo
 from extensions import families  # noqa: E402
 from extensions.benchmark import openvino as bov  # noqa: E402
 from extensions.benchmark.build import build, fused  # noqa: E402
-from extensions.benchmark.machine import loadavg  # noqa: E402
 from extensions.benchmark.models import plain_entry  # noqa: E402
 from extensions.benchmark.stats import ratio_stats  # noqa: E402
 from extensions.benchmark.timing import export_onnx  # noqa: E402
 from extensions.deploy.openvino import detect_head_name  # noqa: E402
+from extensions.machine import loadavg  # noqa: E402
 
 CPU = torch.device('cpu')
 LAYER = re.compile(r'/model\.(\d+)/')

@@ -30,7 +30,6 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from extensions.benchmark.build import build, fused  # noqa: E402
-from extensions.benchmark.machine import loadavg  # noqa: E402
 from extensions.benchmark.models import entry_for, plain_entry  # noqa: E402
 from extensions.benchmark.stats import ratio_stats  # noqa: E402
 from extensions.benchmark.timing import (  # noqa: E402
@@ -41,6 +40,7 @@ from extensions.benchmark.timing import (  # noqa: E402
     ort_session,
     torch_runner,
 )
+from extensions.machine import loadavg  # noqa: E402
 from extensions.res2net import Bottle2neck  # noqa: E402
 
 CPU = torch.device('cpu')

@@ -1,5 +1,8 @@
-"""The machine a benchmark runs on: CPU model and flags, load, the CPU use of other processes (and a guard
-that waits for them to calm down), and this process's resident set."""
+"""Facts about the machine a measurement runs on: CPU model and flags, load, /proc readers, the CPU use of other
+processes (and a guard that waits for them to calm down), and this process's resident set.
+
+Standard library and psutil only, importing nothing of the overlay: the benchmark (extensions.benchmark) and the
+deployment measurements (extensions.deploy) both build on it."""
 
 from __future__ import annotations
 
@@ -9,7 +12,6 @@ import time
 from pathlib import Path
 
 import psutil
-import torch
 
 
 def loadavg():
@@ -46,17 +48,6 @@ def cpu_flag_list() -> list[str]:
 
 def cpu_flags() -> str:
     return ', '.join(cpu_flag_list())
-
-
-def describe(device, threads: int) -> dict:
-    """The machine and software of a run, as the report's Machine section states them."""
-    import onnx  # noqa: PLC0415  (versions only; the memory probe's fresh process imports this module lean)
-    import onnxruntime  # noqa: PLC0415
-
-    return {'cpu': cpu_model(), 'cpu_flags': cpu_flags(), 'cores': os.cpu_count(), 'threads': threads,
-            'device': device.type, 'gpu': torch.cuda.get_device_name(device) if device.type == 'cuda' else None,
-            'python': platform.python_version(), 'torch': torch.__version__, 'onnxruntime': onnxruntime.__version__,
-            'onnx': onnx.__version__, 'os': platform.platform(terse=True), 'load_start': loadavg()}
 
 
 class CpuWatch:
@@ -119,14 +110,17 @@ class Quiet:
                 self.pbar.set_postfix_str('')
 
 
-def wait_idle(max_minutes: float, threshold: float = 0.5) -> None:
-    """Wait (up to max_minutes) until the 1-minute load average drops below threshold."""
+def wait_idle(max_minutes: float, threshold: float = 0.5, on_wait=None) -> tuple | None:
+    """Wait (up to max_minutes) until the 1-minute load average drops below threshold; on_wait(load) is called
+    before each 30 s sleep (a script says so). Returns the load average at the end."""
     t_end = time.time() + 60 * max_minutes
     la = loadavg()
     while la and la[0] >= threshold and time.time() < t_end:
-        print(f'waiting for an idle machine: load average {la} (>= {threshold}) ...', flush=True)
+        if on_wait is not None:
+            on_wait(la)
         time.sleep(30)
         la = loadavg()
+    return la
 
 
 def rss_bytes() -> int:

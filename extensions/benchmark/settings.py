@@ -1,0 +1,147 @@
+"""The settings of a benchmark run, built once (``scripts/benchmark.py`` makes them from its options) and frozen:
+one class per part (:class:`SpeedSettings`: cost, latency and training timing; :class:`DeploySettings`: the
+runtimes latency is timed in; :class:`AccuracySettings`: training over seeds), each checking its own values.
+Bad settings raise :class:`BenchmarkError` (a ValueError) naming the setting; only scripts turn it into an exit
+status. Standard library only.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from .cases import CASES
+from .targets import ALL_RUNTIMES
+
+ROOT = Path(__file__).resolve().parents[2]  # the overlay's repository root
+BASE = ROOT / 'yolov5'  # the pinned YOLOv5
+DEFAULT_HYP = ROOT / 'scripts' / 'hyps' / 'hyp.short-cpu.yaml'
+MIN_SEEDS = 3  # fewer cannot tell a block from run-to-run noise (docs/benchmark_notes.md)
+ACC_EPOCHS = 20  # the committed setting: chosen from measured CPU time per epoch (docs/benchmark_notes.md)
+PROFILES = ('missed', 'all', 'off')
+RUNTIMES = tuple(k for k, _ in ALL_RUNTIMES)  # torch, onnx, openvino-f32, openvino, openvino-int8: timed in this order
+
+
+class BenchmarkError(ValueError):
+    """A benchmark cannot run as asked (bad settings, a missing file or package, a failed training run); the
+    message names the offending thing and the fix."""
+
+
+class AccuracyFailed(BenchmarkError):
+    """Runs of the accuracy part failed or are missing (fail closed: no summary of the seeds that finished);
+    failures name model, case and seed with the run's log; the finished runs stay in project, to be reused."""
+
+    def __init__(self, failures: list[str], project: Path):
+        self.failures, self.project = failures, project
+        super().__init__(f'{len(failures)} accuracy run(s) failed or missing, so no mean or verdict is reported:\n  '
+                         + '\n  '.join(failures) + f'\nThe finished runs are kept in {project}.')
+
+
+def _tuples(obj) -> None:
+    """A frozen settings object's list values as tuples (given from argparse lists)."""
+    for f in fields(obj):
+        if isinstance(getattr(obj, f.name), list):
+            object.__setattr__(obj, f.name, tuple(getattr(obj, f.name)))
+
+
+def device_name(device: str) -> str:
+    """cpu, cuda[:i]; a bare GPU index (train.py's spelling) becomes cuda:i."""
+    return f'cuda:{device}' if device.isdigit() else device
+
+
+@dataclass(frozen=True)
+class SpeedSettings:
+    """The timing part: latency at batch 1 (img, timed pairs, warm-up pairs), training throughput, the guard
+    against other processes (max_other cores, max_wait minutes in all), profiles of missed targets."""
+
+    device: str = 'cpu'
+    threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    img: int = 640
+    runs: int = 20
+    warmup: int = 3
+    train_img: int = 320
+    train_batch: int = 8
+    train_iters: int = 6
+    train_warmup: int = 2
+    max_other: float = 0.2
+    max_wait: float = 60.0
+    profile: str = 'missed'  # profile the models that miss a speed target, all of them, or none
+    profile_iters: int = 5
+
+    def __post_init__(self):
+        object.__setattr__(self, 'device', device_name(self.device))
+        if self.profile not in PROFILES:
+            raise BenchmarkError(f'profile {self.profile!r}: one of {", ".join(PROFILES)}')
+        for name in ('threads', 'img', 'runs', 'train_img', 'train_batch', 'train_iters', 'profile_iters'):
+            if getattr(self, name) < 1:
+                raise BenchmarkError(f'{name} {getattr(self, name)}: at least 1')
+
+    @property
+    def cuda(self) -> bool:
+        return self.device.startswith('cuda')
+
+
+@dataclass(frozen=True)
+class DeploySettings:
+    """The runtimes latency is timed in, in RUNTIMES' order. given: asked for by name (a runtime this environment
+    lacks is then an error naming the fix; by default it is left out with a note)."""
+
+    runtimes: tuple[str, ...] = RUNTIMES
+    given: bool = False
+
+    def __post_init__(self):
+        _tuples(self)
+        bad = [k for k in self.runtimes if k not in RUNTIMES]
+        if bad:
+            raise BenchmarkError(f'runtimes {" ".join(bad)}: not one of {", ".join(RUNTIMES)}')
+        object.__setattr__(self, 'runtimes', tuple(dict.fromkeys(self.runtimes)))
+
+
+@dataclass(frozen=True)
+class AccuracySettings:
+    """The accuracy part: every model trained by yolov5/train.py once per seed (seed .. seed+seeds-1) in each case
+    of cases, on each dataset of data (demo, shapes, coco128 or data yamls), at scales ('' or 'DATA:SCALE'
+    items; empty: the smallest scale of the run), with one recipe (epochs, optimizer, hyp, batch, img: None =
+    the dataset's default). The fine-tuned cases start from plain checkpoints trained once on pretrain_data for
+    pretrain_epochs (None: 2 x epochs), or from pretrained ('[SCALE=]CKPT' items). Runs go under project; reuse:
+    take over a finished run whose settings and model are unchanged."""
+
+    device: str = 'cpu'
+    seeds: int = MIN_SEEDS
+    seed: int = 0
+    epochs: int = ACC_EPOCHS
+    optimizer: str = 'AdamW'
+    data: tuple[str, ...] = ('demo',)
+    scales: tuple[str, ...] = ()
+    img: int | None = None
+    batch: int = 16
+    cases: tuple[str, ...] = tuple(CASES)
+    pretrain_data: str = 'shapes'
+    pretrain_epochs: int | None = None
+    pretrained: tuple[str, ...] = ()
+    hyp: str = str(DEFAULT_HYP)
+    workers: int = 2
+    project: str = str(ROOT / 'runs' / 'benchmark')
+    reuse: bool = False
+    min_seeds: int = MIN_SEEDS  # tests of the plumbing lower it to 2
+
+    def __post_init__(self):
+        _tuples(self)
+        object.__setattr__(self, 'device', device_name(self.device))
+        if self.seeds < max(2, self.min_seeds):
+            raise BenchmarkError(f'seeds {self.seeds}: at least {MIN_SEEDS} (one or two runs per model cannot tell '
+                                 'a block from run-to-run noise)')
+        bad = [c for c in self.cases if c not in CASES]
+        if bad:
+            raise BenchmarkError(f'cases {" ".join(bad)}: not one of {", ".join(CASES)}')
+        if self.epochs < 1:
+            raise BenchmarkError(f'epochs {self.epochs}: at least 1')
+        if self.pretrain_epochs is None:
+            object.__setattr__(self, 'pretrain_epochs', 2 * self.epochs)
+        hyp = Path(self.hyp)
+        object.__setattr__(self, 'hyp', str(hyp.resolve() if hyp.is_file() else ROOT / hyp))
+
+    @property
+    def seed_list(self) -> list[int]:
+        return list(range(self.seed, self.seed + self.seeds))
