@@ -259,8 +259,11 @@ def parse(parse_model, d: dict, ch: list, yaml_file: str = ''):
         model, save = parse_model(d, ch)
         try:
             _dry_run(model, ch[0])
-        except ModelConfigError:
-            _dry_run(model, ch[0], 256)  # a P6/P7 model needs a larger input than 64: report only what fails there
+        except ModelConfigError as small:
+            try:  # a P6/P7 model needs a larger input than 64: only what fails at 256 too is an error
+                _dry_run(model, ch[0], 256)
+            except ModelConfigError:
+                raise small from small.__cause__
     except ModelConfigError as e:
         e.yaml_file = yaml_file or e.yaml_file
         e.args = (str(e),)
