@@ -15,7 +15,7 @@ import torch.nn as nn
 from models.common import Conv
 
 from . import _args
-from ._layers import BiasConv, C3Blocks, ResNetStage, act_module, add, residual_shortcut
+from ._layers import BiasConv, C3Blocks, ResNetStage, act_module, add, inplace_relu, residual_shortcut
 from .registry import fixed, register
 
 __all__ = ['RadixSoftmax', 'SplitAttention', 'ResNeStBottleneck', 'C3_ResNeSt', 'ResNeStStage']
@@ -57,7 +57,7 @@ class SplitAttention(nn.Module):
         inter = _args.split_attention(c1, c2, k, s, g, radix, reduction, min_inter)  # attention width
         self.radix, self.c2, self.inter = radix, c2, inter
         self.conv = Conv(c1, c2 * radix, k, s, g=g * radix, act=act)
-        self.fc1 = BiasConv(c2, inter, g=g, act=nn.ReLU())
+        self.fc1 = BiasConv(c2, inter, g=g, act=nn.ReLU(inplace=True))
         self.fc2 = nn.Conv2d(inter, c2 * radix, 1, groups=g, bias=True)
         self.rsoftmax = RadixSoftmax(radix, g, c2 * radix)
 
@@ -65,12 +65,18 @@ class SplitAttention(nn.Module):
         x = self.conv(x)
         if self.radix == 1:
             return x * self.rsoftmax(self.fc2(self.fc1(x.mean((2, 3), keepdim=True))))
-        xs = x.split(self.c2, 1)
-        gs = x.mean((2, 3), keepdim=True).split(self.c2, 1)
+        xs = x.split(self.c2, 1)  # views
+        gs = x.mean((2, 3), keepdim=True).split(self.c2, 1)  # mean is linear: pool once, add the pooled splits
         gap = gs[0]
         for gr in gs[1:]:
             gap = gap + gr
-        a = self.rsoftmax(self.fc2(self.fc1(gap))).split(self.c2, 1)
+        logits = self.fc2(self.fc1(gap))
+        if self.radix == 2:  # softmax over two = sigmoid of the difference: no reshape, transpose or softmax
+            g = self.rsoftmax.g  # fc2's output layout is [group][radix][c]
+            l0, l1 = logits.reshape(-1, g, 2, self.c2 // g).unbind(2)
+            d = (l0 - l1).reshape(-1, self.c2, 1, 1)
+            return torch.addcmul(xs[0] * torch.sigmoid(d), xs[1], torch.sigmoid(-d))
+        a = self.rsoftmax(logits).split(self.c2, 1)
         out = xs[0] * a[0]
         for xr, ar in zip(xs[1:], a[1:]):
             out = torch.addcmul(out, xr, ar)
@@ -98,6 +104,7 @@ class ResNeStBottleneck(nn.Module):
         super().__init__()
         gw = _args.resnest_bottleneck(c1, c2, shortcut, e, stride, radix, cardinality, bottleneck_width, avd,
                                       avd_first, reduction)  # group width
+        act = inplace_relu(act)
         pool = avd and stride > 1
         self.conv1 = Conv(c1, gw, 1, 1, act=act)
         self.avd_first = nn.AvgPool2d(3, stride, 1) if pool and avd_first else nn.Identity()
