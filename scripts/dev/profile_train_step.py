@@ -9,7 +9,8 @@ and of plain yolov5s; the ops with the most self CPU time, side by side. --pairs
 plain yolov5s and the model, N timed pairs after 2 warm-up pairs; the median of the per-pair throughput ratios
 (plain time / model time), as the committed benchmark measures it. --against REV: the model with the block
 forwards of git revision REV (its extensions/{_layers,res2net,resnest,resnet_rs}.py, same weights) instead of
-plain yolov5s, so the ratio is the speed-up of this working tree's forwards over REV's.
+plain yolov5s, so the ratio is the speed-up of this working tree's forwards over REV's. --forwards REV: the model
+uses REV's block forwards (e.g. to time the code before a change against plain yolov5s in the same run).
 """
 
 from __future__ import annotations
@@ -91,10 +92,13 @@ def main(argv=None) -> int:
     ap.add_argument('--pairs', type=int, default=0)
     ap.add_argument('--warmup', type=int, default=2)
     ap.add_argument('--against', default='', help='git revision whose block forwards the model is timed against')
+    ap.add_argument('--forwards', default='', help='git revision whose block forwards the model uses (vs plain)')
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     dev, hyp = torch.device('cpu'), loss_hyp()
     ext = Trainer(a.cfg, dev, a.img, a.batch, hyp)
+    if a.forwards:
+        use_forwards(ext.model, old_modules(a.forwards))
     if a.against:
         ref = Trainer(a.cfg, dev, a.img, a.batch, hyp)
         ref.model.load_state_dict(ext.model.state_dict())
