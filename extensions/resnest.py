@@ -4,8 +4,10 @@ Zhang et al., "ResNeSt: Split-Attention Networks", CVPRW 2022 (https://arxiv.org
 ``resnest50d`` for the reference semantics (``layers/split_attn.py``, ``models/resnest.py``).
 
 Implementation (same math): the split-attention pooling averages the radix-stacked map once and adds the
-pooled vectors (mean is linear) instead of materialising the sum of the splits; the weighted radix sum uses
-``addcmul``; every reshape uses Python ints, so ONNX exports keep batch, height and width dynamic.
+pooled vectors (mean is linear) instead of materialising the sum of the splits; at radix 2 the radix softmax is
+the sigmoid of the logit difference (``softmax(a, b) = (sigmoid(a - b), sigmoid(b - a))``: no reshape, transpose
+or softmax); the weighted radix sum uses ``addcmul``; every reshape uses Python ints, so ONNX exports keep batch,
+height and width dynamic.
 """
 
 from __future__ import annotations

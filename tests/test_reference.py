@@ -45,7 +45,7 @@ def test_case_selection():
 @pytest.mark.parametrize('bad, word', [
     (dict(pairs=0), 'pairs'), (dict(width=100), 'width'), (dict(stages=(5,)), 'stages'),
     (dict(image_size=100), 'image_size'), (dict(warmup=-1), 'warmup'), (dict(device='tpu'), 'device'),
-    (dict(only=('nope',)), 'nope'), (dict(threads=0), 'threads')])
+    (dict(only=('nope',)), 'nope'), (dict(threads=0), 'threads'), (dict(clock='gpu'), 'clock')])
 def test_bad_settings_raise_naming_the_setting(bad, word):
     with pytest.raises(ValueError, match=word):
         R.run(R.ReferenceSettings(**{**TINY, **bad}))
@@ -71,8 +71,8 @@ def test_cuda_amp_path():
 def test_cli_prints_the_table(capsys, monkeypatch):
     monkeypatch.syspath_prepend('scripts/dev')
     import blocks_vs_timm  # noqa: PLC0415
-    args = ['--threads', '1', '--width', '64', '--block-size', '8', '--no-stages', '--train-batch', '2', '--pairs', '1',
-            '--warmup', '0', '--only', 'SplitAttention']
+    args = ['--clock', 'cpu', '--threads', '1', '--width', '64', '--block-size', '8', '--no-stages',
+            '--train-batch', '2', '--pairs', '1', '--warmup', '0', '--only', 'SplitAttention']
     assert blocks_vs_timm.main(args) == 0
     out = capsys.readouterr().out
     assert 'SplitAttention' in out and 'ours/timm' in out and 'training' in out

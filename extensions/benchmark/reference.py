@@ -9,8 +9,10 @@ ResNet-50 widths; stages as the YAMLs build them (``Res2NetStage(c1, c2, n, stri
 Two passes per case: inference (eval, ``inference_mode``, ``infer_batch``) and training (forward and backward of
 the output sum, gradients reset each step, ``train_batch``); on CUDA both under fp16 autocast (AMP). Each pass is
 ``pairs`` timed (ours, timm) pairs whose order alternates; the ratio ours/timm is the median of the per-pair
-ratios, with their quartiles. :func:`run` takes a frozen :class:`ReferenceSettings` and returns a
-:class:`ReferenceReport`; it prints nothing and raises ``ValueError`` on a bad setting (naming it and the fix).
+ratios, with their quartiles. Times are wall time (CUDA: synchronised), or with ``clock='cpu'`` the process's CPU
+time, which other processes on a shared CPU disturb far less. :func:`run` takes a frozen :class:`ReferenceSettings`
+and returns a :class:`ReferenceReport`; it prints nothing and raises ``ValueError`` on a bad setting (naming it and
+the fix).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class ReferenceSettings:
     amp: bool = True  # CUDA: fp16 autocast
     only: tuple = ()
     seed: int = 0
+    clock: str = 'wall'  # 'wall', or 'cpu' (CPU device only): the process's CPU time, robust to other processes
 
 
 @dataclass(frozen=True)
@@ -217,6 +220,8 @@ def _check(s: ReferenceSettings) -> torch.device:
         raise ValueError(f"ReferenceSettings.device={s.device!r}: {e}. Fix: 'cpu' or 'cuda[:i]'") from e
     if dev.type not in ('cpu', 'cuda'):
         bad('device', s.device, "'cpu' or 'cuda[:i]'")
+    if s.clock not in ('wall', 'cpu') or (s.clock == 'cpu' and dev.type != 'cpu'):
+        bad('clock', s.clock, "'wall', or 'cpu' on the CPU device")
     if dev.type == 'cuda' and not torch.cuda.is_available():
         raise ValueError(f"ReferenceSettings.device={s.device!r}: this torch sees no CUDA device. Fix: device='cpu', "
                          'or run on a machine with a GPU')
@@ -241,14 +246,14 @@ def _runner(m: nn.Module, x: torch.Tensor, train: bool, amp: bool):
     return step if train else infer
 
 
-def _pairs(fa, fb, pairs: int, warmup: int, sync) -> tuple[list, list]:
+def _pairs(fa, fb, pairs: int, warmup: int, sync, clock=time.perf_counter) -> tuple[list, list]:
     """(times of a, times of b): warm-up, then ``pairs`` pairs, a first in even pairs and b first in odd ones."""
     def timed(f):
         sync()
-        t0 = time.perf_counter()
+        t0 = clock()
         f()
         sync()
-        return time.perf_counter() - t0
+        return clock() - t0
 
     for _ in range(warmup):
         fa()
@@ -291,7 +296,8 @@ def _time_case(case: _Case, s: ReferenceSettings, dev: torch.device) -> CaseResu
         train = name == 'training'
         ours.train(train)
         ref.train(train)
-        ta, tb = _pairs(_runner(ours, x, train, amp), _runner(ref, x, train, amp), s.pairs, s.warmup, sync)
+        ta, tb = _pairs(_runner(ours, x, train, amp), _runner(ref, x, train, amp), s.pairs, s.warmup, sync,
+                        time.process_time if s.clock == 'cpu' else time.perf_counter)
         r = [a / b for a, b in zip(ta, tb)]
         q1, q3 = _quartiles(r)
         passes.append(PassResult(name, batch, statistics.median(ta) * 1e3, statistics.median(tb) * 1e3,

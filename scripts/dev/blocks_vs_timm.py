@@ -38,6 +38,8 @@ def parse_args(argv=None):
     ap.add_argument('--pairs', type=int, default=d.pairs)
     ap.add_argument('--warmup', type=int, default=d.warmup)
     ap.add_argument('--fp32', action='store_true', help='CUDA: no autocast')
+    ap.add_argument('--clock', choices=('wall', 'cpu'), default=d.clock,
+                    help='wall time, or the process CPU time (CPU only; robust to other processes)')
     ap.add_argument('--only', nargs='*', default=[], help='case names or families (res2, resnest, serd)')
     ap.add_argument('--json', default='', help='also write the report as JSON here')
     a = ap.parse_args(argv)
@@ -45,7 +47,7 @@ def parse_args(argv=None):
                                 train_batch=a.train_batch, width=a.width, block_size=a.block_size,
                                 image_size=a.image_size, stages=() if a.no_stages else tuple(a.stages),
                                 blocks=not a.no_blocks, pairs=a.pairs, warmup=a.warmup, amp=not a.fp32,
-                                only=tuple(a.only))
+                                only=tuple(a.only), clock=a.clock)
 
 
 def table(report) -> str:
@@ -65,8 +67,9 @@ def main(argv=None) -> int:
     except (ValueError, ImportError, RuntimeError, KeyError) as e:
         print(f'blocks_vs_timm: {e}', file=sys.stderr)
         return 1
+    notes = ''.join(f'; {n}' for n in report.notes)
     print(f'{report.device}, {report.threads} threads, torch {report.torch_version}, timm {report.timm_version}, '
-          f'{settings.pairs} pairs per pass{"; " + "; ".join(report.notes) if report.notes else ""}')
+          f'{settings.pairs} pairs per pass, {settings.clock} time{notes}')
     print(table(report))
     slower = report.slower(1.0)
     print(f'{len(slower)} of {sum(len(c.passes) for c in report.cases)} passes slower than timm (median ratio > 1.00)')
