@@ -63,14 +63,15 @@ def old_modules(rev: str) -> dict:
 
 
 def use_forwards(model, classes: dict) -> int:
-    """Bind the methods of ``classes`` (by class name) to the modules of ``model``; returns how many modules."""
+    """Bind the methods of ``classes`` (by class name) to the modules of ``model``, except where the module has its
+    own (``Model.fuse()`` sets ``forward = forward_fuse``); returns how many modules."""
     n = 0
     for m in model.modules():
         old = classes.get(type(m).__name__)
         if old is None or old.__module__ == type(m).__module__:
             continue
         for k, v in vars(old).items():
-            if isinstance(v, types.FunctionType) and not k.startswith('__'):
+            if isinstance(v, types.FunctionType) and not k.startswith('__') and k not in vars(m):  # fuse() set it
                 setattr(m, k, types.MethodType(v, m))
         n += 1
     return n
@@ -102,6 +103,10 @@ def onnx_pairs(ref_model, ext_model, imgsz: int, threads: int, pairs: int, names
     x = np.random.default_rng(0).random((1, 3, imgsz, imgsz), dtype=np.float32)
     with tempfile.TemporaryDirectory() as tmp:
         sess = [onnx_session(m, imgsz, Path(tmp) / f'{i}.onnx', threads) for i, m in enumerate((ref_model, ext_model))]
+        import onnx  # noqa: PLC0415
+        ops = [[n.op_type for n in onnx.load(str(Path(tmp) / f'{i}.onnx')).graph.node] for i in range(2)]
+        print(f'onnx graphs: {len(ops[0])} and {len(ops[1])} nodes, node types in order '
+              f'{"the same" if ops[0] == ops[1] else "different"}')
         outs = [s.run(None, {'images': x})[0] for s in sess]
         print(f'onnx outputs max abs difference {float(np.abs(outs[0] - outs[1]).max()):.2e}')
         t: tuple[list, list] = ([], [])
@@ -119,10 +124,10 @@ def onnx_pairs(ref_model, ext_model, imgsz: int, threads: int, pairs: int, names
               f'{statistics.median(r):.3f} ({pairs} pairs, CPU time)')
 
 
-def time_rounds(runs: list, rounds: int, warmup: int) -> None:
-    """Training steps of every (name, Trainer) in turn, the order rotated each round; prints each model's
-    throughput ratio to the first (t_first / t_model) and, with three models, the last's speed-up over the second,
-    as medians of per-round ratios in wall time and in CPU time."""
+def time_rounds(runs: list, rounds: int, warmup: int, pairs: list | None = None) -> None:
+    """Training steps of every (name, Trainer) in turn, the order rotated each round; prints the throughput ratio
+    ``t_a / t_b`` of each (a, b) of ``pairs`` (default: every model against the first and, with three models, the
+    last against the second), as medians of per-round ratios in wall time and in CPU time."""
     for _ in range(warmup):
         for _, tr in runs:
             tr.step()
@@ -136,7 +141,7 @@ def time_rounds(runs: list, rounds: int, warmup: int) -> None:
             cpu[j].append(time.process_time() - c0)
         print(f'  round {i}: ' + '  '.join(f'{n} {w[-1]:.2f}s wall {c[-1]:.2f}s CPU' for (n, _), w, c in
                                             zip(runs, wall, cpu)) + f'  load {os.getloadavg()[0]:.1f}', flush=True)
-    pairs = [(0, j) for j in range(1, k)] + ([(k - 2, k - 1)] if k > 2 else [])
+    pairs = pairs or [(0, j) for j in range(1, k)] + ([(k - 2, k - 1)] if k > 2 else [])
     for a, b in pairs:
         for what, t in (('wall', wall), ('CPU', cpu)):
             r = [u / v for u, v in zip(t[a], t[b])]
@@ -169,6 +174,7 @@ def main(argv=None) -> int:
     ap.add_argument('--against', default='', help='git revision whose block forwards the model is timed against')
     ap.add_argument('--forwards', default='', help='git revision whose block forwards the model uses (vs plain)')
     ap.add_argument('--no-plain', action='store_true', help='with --against: leave plain yolov5s out')
+    ap.add_argument('--channels-last', action='store_true', help='also a channels_last copy of each model')
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     dev, hyp = torch.device('cpu'), loss_hyp()
@@ -200,8 +206,18 @@ def main(argv=None) -> int:
         if a.against:
             use_forwards(f0, old_modules(a.against))
         onnx_pairs(f0, f1, a.onnx_img, a.threads, a.onnx, (n0, n1))
+    pairs = None
+    if a.channels_last:  # a channels_last copy of each model (same weights) in the same rotation
+        n = len(runs)
+        for name, tr in list(runs):
+            cl = Trainer(a.cfg if name != 'yolov5s' else PLAIN, dev, a.img, a.batch, hyp)
+            cl.model.load_state_dict(tr.model.state_dict())
+            cl.model.to(memory_format=torch.channels_last)
+            cl.imgs = cl.imgs.contiguous(memory_format=torch.channels_last)
+            runs.append((f'{name} channels_last', cl))
+        pairs = [(0, j) for j in range(1, n)] + [(j, j + n) for j in range(n)]
     if a.pairs:
-        time_rounds(runs, a.pairs, a.warmup)
+        time_rounds(runs, a.pairs, a.warmup, pairs)
     return 0
 
 
