@@ -67,13 +67,12 @@ class SplitAttention(nn.Module):
         x = self.conv(x)
         if self.radix == 1:
             return x * self.rsoftmax(self.fc2(self.fc1(x.mean((2, 3), keepdim=True))))
-        xs = x.split(self.c2, 1)  # views
-        gs = x.mean((2, 3), keepdim=True).split(self.c2, 1)  # mean is linear: pool once, add the pooled splits
+        xs = x.split(self.c2, 1)
+        gs = x.mean((2, 3), keepdim=True).split(self.c2, 1)
         gap = gs[0]
         for gr in gs[1:]:
             gap = gap + gr
-        logits = self.fc2(self.fc1(gap))
-        a = self.rsoftmax(logits).split(self.c2, 1)
+        a = self.rsoftmax(self.fc2(self.fc1(gap))).split(self.c2, 1)
         out = xs[0] * a[0]
         for xr, ar in zip(xs[1:], a[1:]):
             out = torch.addcmul(out, xr, ar)
