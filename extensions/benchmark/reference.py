@@ -3,8 +3,9 @@ the pretrained-backbone YAMLs against timm's ``layerN``, timed in alternating pa
 
 Blocks are built with the same activation on both sides (ReLU; timm's blocks make it in-place, ours do too), at
 ResNet-50 widths; stages as the YAMLs build them (``Res2NetStage(c1, c2, n, stride)``, ...) against
-``timm.create_model(<family's timm model>).layer<k>``. Weights are copied from timm with the key maps of
-:mod:`extensions.pretrained` and the outputs compared before timing, so both sides compute the same function.
+``timm.create_model(<family's timm model>).layer<k>``. Weights are copied from timm with each stage's
+``timm_keys`` (the key map :mod:`extensions.pretrained` uses, the blocks' too) and the outputs compared before
+timing, so both sides compute the same function.
 
 Two passes per case: inference (eval, ``inference_mode``, ``infer_batch``) and training (forward and backward of
 the output sum, gradients reset each step, ``train_batch``); on CUDA both under fp16 autocast (AMP). Each pass is
@@ -127,10 +128,9 @@ def _block_cases(s: ReferenceSettings) -> list[_Case]:
     from timm.models.resnest import ResNestBottleneck as TResNest  # noqa: PLC0415
     from timm.models.resnet import Bottleneck as TBottleneck  # noqa: PLC0415
 
-    from ..pretrained import BLOCK_KEYS  # noqa: PLC0415
-    from ..res2net import Bottle2neck  # noqa: PLC0415
-    from ..resnest import ResNeStBottleneck, SplitAttention  # noqa: PLC0415
-    from ..resnet_rs import SEResNetDBottleneck  # noqa: PLC0415
+    from ..res2net import Bottle2neck, Res2NetStage  # noqa: PLC0415
+    from ..resnest import ResNeStBottleneck, ResNeStStage, SplitAttention  # noqa: PLC0415
+    from ..resnet_rs import SEResNetDBottleneck, SEResNetDStage  # noqa: PLC0415
 
     c, hw, relu = s.width, s.block_size, nn.ReLU
     se = get_attn('se')
@@ -141,15 +141,15 @@ def _block_cases(s: ReferenceSettings) -> list[_Case]:
             _Case('block', f'Bottle2neck {tag}', 'res2', lambda c1=c1, st=stride: (
                 Bottle2neck(c1, c, True, 0.25, st, 26, 4, act=relu()),
                 TBottle2neck(c1, c // 4, st, _ds(c1, c, st), base_width=26, scale=4, norm_layer=nn.BatchNorm2d),
-                BLOCK_KEYS['Res2NetStage'], False), (c1, hw, hw)),
+                Res2NetStage.timm_keys, False), (c1, hw, hw)),
             _Case('block', f'ResNeStBottleneck {tag}', 'resnest', lambda c1=c1, st=stride: (
                 ResNeStBottleneck(c1, c, True, 0.25, st, 2, 1, 64, True, False, act=relu()),
                 TResNest(c1, c // 4, st, _ds(c1, c, st), radix=2, cardinality=1, base_width=64, avd=True),
-                BLOCK_KEYS['ResNeStStage'], False), (c1, hw, hw)),
+                ResNeStStage.timm_keys, False), (c1, hw, hw)),
             _Case('block', f'SEResNetDBottleneck {tag}', 'serd', lambda c1=c1, st=stride: (
                 SEResNetDBottleneck(c1, c, True, 0.25, st, 0.25, act=relu()),
                 TBottleneck(c1, c // 4, st, _ds(c1, c, st), attn_layer=partial(se, rd_ratio=0.25)),
-                BLOCK_KEYS['SEResNetDStage'], False), (c1, hw, hw)),
+                SEResNetDStage.timm_keys, False), (c1, hw, hw)),
         ]
     gw = c // 4
     cases.append(_Case('block', 'SplitAttention', 'resnest', lambda: (
@@ -161,7 +161,6 @@ def _block_cases(s: ReferenceSettings) -> list[_Case]:
 
 def _stage_cases(s: ReferenceSettings) -> list[_Case]:
     from .. import families  # noqa: PLC0415
-    from ..pretrained import BLOCK_KEYS  # noqa: PLC0415
     from ..res2net import Res2NetStage  # noqa: PLC0415
     from ..resnest import ResNeStStage  # noqa: PLC0415
     from ..resnet_rs import SEResNetDStage  # noqa: PLC0415
@@ -176,7 +175,7 @@ def _stage_cases(s: ReferenceSettings) -> list[_Case]:
 
             def make(cls=stage_cls, fam=fam, k=k, c1=c1, c2=c2, n=n, stride=stride):
                 net = timm.create_model(fam.timm, pretrained=False)
-                return cls(c1, c2, n, stride), getattr(net, f'layer{k}'), BLOCK_KEYS[cls.__name__], True
+                return cls(c1, c2, n, stride), getattr(net, f'layer{k}'), cls.timm_keys, True
 
             cases.append(_Case('stage', f'{fam.timm} layer{k}', fam.key, make, (c1, hw, hw)))
     return cases
@@ -189,7 +188,7 @@ def _mapped(sd: dict, mapping: dict, stage: bool) -> dict:
         head, rest = (k.split('.', 1)[0] + '.', k.split('.', 1)[1]) if stage else ('', k)
         hits = [p for p in mapping if rest.startswith(p)]
         if not hits:
-            raise KeyError(f'timm key {k!r} has no place in our module (key map of extensions.pretrained)')
+            raise KeyError(f'timm key {k!r} has no place in our module (timm_keys of the stage class)')
         p = max(hits, key=len)
         out[head + mapping[p] + rest[len(p):]] = v
     return out
