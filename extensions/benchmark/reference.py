@@ -229,7 +229,7 @@ def _check(s: ReferenceSettings) -> torch.device:
 
 def _runner(m: nn.Module, x: torch.Tensor, train: bool, amp: bool):
     dtype = torch.float16 if amp else None
-    params = [p for p in m.parameters()]
+    params = list(m.parameters())
 
     def infer():
         with torch.inference_mode(), torch.autocast(x.device.type, dtype=dtype, enabled=amp):
