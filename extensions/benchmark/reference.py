@@ -160,24 +160,25 @@ def _block_cases(s: ReferenceSettings) -> list[_Case]:
 
 
 def _stage_cases(s: ReferenceSettings) -> list[_Case]:
-    from .. import families  # noqa: PLC0415
-    from ..res2net import Res2NetStage  # noqa: PLC0415
-    from ..resnest import ResNeStStage  # noqa: PLC0415
-    from ..resnet_rs import SEResNetDStage  # noqa: PLC0415
+    """Every registered pretrained-backbone stage (a ``ResNetStage`` with ``timm_keys``) of a family with a timm
+    model, at ResNet-50's stage shapes, against that model's ``layer<k>``."""
+    from ..pretrained import stage_blocks, timm_model  # noqa: PLC0415
 
     timm = _timm()
     cases = []
-    for stage_cls in (Res2NetStage, ResNeStStage, SEResNetDStage):
-        fam = families.of_module(stage_cls.__module__)
+    for spec in stage_blocks().values():
+        name = timm_model(spec)
+        if name == spec.name:  # its family names no timm model
+            continue
         for k in s.stages:
             c1, c2, n, stride = STAGES[k]
             hw = s.image_size // STAGE_INPUT_STRIDE[k]
 
-            def make(cls=stage_cls, fam=fam, k=k, c1=c1, c2=c2, n=n, stride=stride):
-                net = timm.create_model(fam.timm, pretrained=False)
+            def make(cls=spec.module, name=name, k=k, c1=c1, c2=c2, n=n, stride=stride):
+                net = timm.create_model(name, pretrained=False)
                 return cls(c1, c2, n, stride), getattr(net, f'layer{k}'), cls.timm_keys, True
 
-            cases.append(_Case('stage', f'{fam.timm} layer{k}', fam.key, make, (c1, hw, hw)))
+            cases.append(_Case('stage', f'{name} layer{k}', spec.family, make, (c1, hw, hw)))
     return cases
 
 
@@ -316,6 +317,11 @@ def _time_case(case: _Case, s: ReferenceSettings, dev: torch.device) -> CaseResu
 def cases(s: ReferenceSettings) -> list[str]:
     """The names of the cases ``s`` selects (no timing)."""
     return [c.name for c in _select(s)]
+
+
+def families(s: ReferenceSettings) -> list[str]:
+    """The family keys (families.py) that have a case among those ``s`` selects."""
+    return sorted({c.family for c in _select(s)})
 
 
 def _select(s: ReferenceSettings) -> list[_Case]:
