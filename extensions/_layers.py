@@ -39,6 +39,13 @@ def act_module(act) -> nn.Module:
     return Conv.default_act if act is True else act if isinstance(act, nn.Module) else nn.Identity()
 
 
+def inplace_relu(act):
+    """A block's activation argument with a plain ``nn.ReLU`` made in-place (as timm's blocks): every activation
+    of a block acts on a tensor the block just made and no backward reads again (ReLU's backward reads its
+    output), so this saves one buffer per activation and changes no value. Anything else is returned as is."""
+    return nn.ReLU(inplace=True) if type(act) is nn.ReLU and not act.inplace else act
+
+
 class BiasConv(Conv):
     """1x1 conv **with bias**, then BN and activation; a YOLOv5 ``Conv`` so that ``Model.fuse()`` folds the BN.
 
@@ -96,7 +103,7 @@ class SqueezeExcite(nn.Module):
         _args.ratio('SqueezeExcite', 'se_ratio', se_ratio)
         rd = max(1, int(c * se_ratio))
         self.fc1 = nn.Conv2d(c, rd, 1, bias=True)
-        self.act = nn.ReLU()
+        self.act = nn.ReLU(inplace=True)  # on fc1's fresh output; its backward reads the result
         self.fc2 = nn.Conv2d(rd, c, 1, bias=True)
 
     def gate(self, x):

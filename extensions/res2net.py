@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from models.common import Conv
 
 from . import _args
-from ._layers import C3Blocks, ResNetStage, act_module, add, inference, residual_shortcut
+from ._layers import C3Blocks, ResNetStage, act_module, add, inference, inplace_relu, residual_shortcut
 from .registry import fixed, register
 
 __all__ = ['Bottle2neck', 'C3_Res2Block', 'Res2NetStage']
@@ -63,6 +63,7 @@ class Bottle2neck(nn.Module):
                  base_width: int = 26, scale: int = 4, stage: bool | None = None, act=True, g: int = 1):
         super().__init__()
         width = _args.bottle2neck(c1, c2, shortcut, e, stride, base_width, scale, stage, g)
+        act = inplace_relu(act)
         self.width, self.scale = width, scale
         self.stage = bool(stride > 1 or c1 != c2) if stage is None else stage
         self.conv1 = Conv(c1, width * scale, 1, 1, act=act)

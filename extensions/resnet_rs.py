@@ -21,6 +21,7 @@ from ._layers import (
     ResNetStage,
     SqueezeExcite,
     act_module,
+    inplace_relu,
     pretrained_bn,
     residual_shortcut,
 )
@@ -47,6 +48,7 @@ class SEResNetDBottleneck(nn.Module):
                  se_ratio: float = 0.25, drop_path: float = 0.0, act=True, g: int = 1):
         super().__init__()
         c_ = _args.se_resnetd_bottleneck(c1, c2, shortcut, e, stride, se_ratio, drop_path, g)  # hidden channels
+        act = inplace_relu(act)
         self.conv1 = Conv(c1, c_, 1, 1, act=act)
         self.conv2 = Conv(c_, c_, 3, stride, g=g, act=act)
         self.conv3 = Conv(c_, c2, 1, 1, act=False)
@@ -137,10 +139,11 @@ class ResNetStem(FrozenStatsMixin, nn.Module):
         _args.common('ResNetStem', c1, c2, 1.0, 2, 's')
         _args.int_in('ResNetStem', 'c_', c_)
         _args.flag('ResNetStem', 'replace_pool', replace_pool)
-        self.conv1 = Conv(c1, c_, 3, 2, act=nn.ReLU())
-        self.conv2 = Conv(c_, c_, 3, 1, act=nn.ReLU())
-        self.conv3 = Conv(c_, c2, 3, 1, act=nn.ReLU())
-        self.pool = Conv(c2, c2, 3, 2, act=nn.ReLU()) if replace_pool else nn.MaxPool2d(3, 2, 1)
+        relu = nn.ReLU(inplace=True)  # as timm's stem; each acts on its BN's fresh output
+        self.conv1 = Conv(c1, c_, 3, 2, act=relu)
+        self.conv2 = Conv(c_, c_, 3, 1, act=relu)
+        self.conv3 = Conv(c_, c2, 3, 1, act=relu)
+        self.pool = Conv(c2, c2, 3, 2, act=relu) if replace_pool else nn.MaxPool2d(3, 2, 1)
         self.register_buffer('mean', torch.zeros(1, c1, 1, 1))
         pretrained_bn(self)
 

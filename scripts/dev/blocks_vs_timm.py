@@ -1,0 +1,82 @@
+"""Our blocks and backbone stages against timm's, same weights, alternating pairs (extensions.benchmark.reference).
+
+    python scripts/dev/blocks_vs_timm.py                          # CPU, all cases, 10 pairs each
+    python scripts/dev/blocks_vs_timm.py --threads 2 --only res2 --pairs 6
+    python scripts/dev/blocks_vs_timm.py --device cuda            # fp16 autocast, cudnn.benchmark
+    python scripts/dev/blocks_vs_timm.py --no-stages --json out.json
+
+Prints one row per case and pass: median ms of ours and timm's, and the median per-pair ratio ours/timm with its
+quartiles (a ratio above 1.00 means ours is slower). Exit status 1 on a bad argument or a failed case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT), str(ROOT / 'yolov5')]
+
+
+def parse_args(argv=None):
+    from extensions.benchmark.reference import ReferenceSettings  # noqa: PLC0415
+    d = ReferenceSettings()
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--device', default=d.device, help='cpu, cuda or cuda:<i>')
+    ap.add_argument('--threads', type=int, default=None, help='CPU threads (default: torch default)')
+    ap.add_argument('--infer-batch', type=int, default=d.infer_batch)
+    ap.add_argument('--train-batch', type=int, default=d.train_batch)
+    ap.add_argument('--width', type=int, default=d.width, help='block cases: output channels')
+    ap.add_argument('--block-size', type=int, default=d.block_size, help='block cases: input height/width')
+    ap.add_argument('--image-size', type=int, default=d.image_size, help='stage cases: network input size')
+    ap.add_argument('--stages', type=int, nargs='*', default=list(d.stages), help='which layerN (none: no stages)')
+    ap.add_argument('--no-stages', action='store_true')
+    ap.add_argument('--no-blocks', action='store_true')
+    ap.add_argument('--pairs', type=int, default=d.pairs)
+    ap.add_argument('--warmup', type=int, default=d.warmup)
+    ap.add_argument('--fp32', action='store_true', help='CUDA: no autocast')
+    ap.add_argument('--clock', choices=('wall', 'cpu'), default=d.clock,
+                    help='wall time, or the process CPU time (CPU only; robust to other processes)')
+    ap.add_argument('--only', nargs='*', default=[], help='case names or families (res2, resnest, serd)')
+    ap.add_argument('--json', default='', help='also write the report as JSON here')
+    a = ap.parse_args(argv)
+    return a, ReferenceSettings(device=a.device, threads=a.threads, infer_batch=a.infer_batch,
+                                train_batch=a.train_batch, width=a.width, block_size=a.block_size,
+                                image_size=a.image_size, stages=() if a.no_stages else tuple(a.stages),
+                                blocks=not a.no_blocks, pairs=a.pairs, warmup=a.warmup, amp=not a.fp32,
+                                only=tuple(a.only), clock=a.clock)
+
+
+def table(report) -> str:
+    rows = [f'{"case":<30} {"pass":<10} {"batch":>5} {"ours ms":>9} {"timm ms":>9} {"ours/timm":>9}  IQR']
+    for c in report.cases:
+        for p in c.passes:
+            rows.append(f'{c.name:<30} {p.name:<10} {p.batch:>5} {p.ours_ms:>9.2f} {p.timm_ms:>9.2f} '
+                        f'{p.ratio:>9.3f}  {p.ratio_q1:.2f}-{p.ratio_q3:.2f}')
+    return '\n'.join(rows)
+
+
+def main(argv=None) -> int:
+    a, settings = parse_args(argv)
+    from extensions.benchmark.reference import run  # noqa: PLC0415
+    try:
+        report = run(settings)
+    except (ValueError, ImportError, RuntimeError, KeyError) as e:
+        print(f'blocks_vs_timm: {e}', file=sys.stderr)
+        return 1
+    notes = ''.join(f'; {n}' for n in report.notes)
+    print(f'{report.device}, {report.threads} threads, torch {report.torch_version}, timm {report.timm_version}, '
+          f'{settings.pairs} pairs per pass, {settings.clock} time{notes}')
+    print(table(report))
+    slower = report.slower(1.0)
+    print(f'{len(slower)} of {sum(len(c.passes) for c in report.cases)} passes slower than timm (median ratio > 1.00)')
+    if a.json:
+        Path(a.json).write_text(json.dumps(dataclasses.asdict(report), indent=1))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
