@@ -9,7 +9,11 @@ BatchNorm statistics are re-estimated on the data (as the student computes them)
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import math
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -250,10 +254,6 @@ def recalibrate_bn(teacher, parts: Parts, images: Images, batch: int, device, ow
 def val_map(model, data: dict, img: int, batch: int, workers: int = 0) -> float:
     """mAP50-95 of ``model`` on the val split, as ``val.py --img img`` computes it (rectangular batches, pad 0.5,
     conf 0.001, IoU 0.6); YOLOv5's table and progress bar are not printed."""
-    import contextlib  # noqa: PLC0415
-    import io  # noqa: PLC0415
-    import logging  # noqa: PLC0415
-    import tempfile  # noqa: PLC0415
 
     import val as yolo_val  # noqa: PLC0415 (yolov5/val.py)
     from utils.dataloaders import create_dataloader  # noqa: PLC0415

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
+from ..registry import registered
+
 
 class WarmStartError(ValueError):
     """Input the warm start cannot use; ``str(e)`` is one line naming the file, layer or argument and the fix."""
@@ -35,7 +37,6 @@ class Pair:
 
 def swappable_types() -> set:
     """Module type names that may replace one another: C3 and every registered block."""
-    from ..registry import registered  # noqa: PLC0415
     return {'C3', *registered()}
 
 
