@@ -105,7 +105,7 @@ def settings(o) -> tuple[st.SpeedSettings, st.DeploySettings, st.AccuracySetting
 
 def run(o, argv) -> Report:
     speed, deploy, acc, blocks = settings(o)
-    timed, do_acc = o.only is None, (o.accuracy or o.only == 'accuracy') and not o.quick
+    timed, do_acc = o.only is None, (o.accuracy or o.only == 'accuracy') and not (o.quick or blocks)
     groups = {} if blocks else parts.resolve_groups(o.cfg, o.scales or (['n'] if o.quick else ['n', 's']), o.families)
     parts.prepare_device(speed.device, speed.threads)
     runtimes = parts.available_runtimes(deploy, speed.device)[0] if timed else []  # a missing one fails now

@@ -463,11 +463,12 @@ def test_only_blocks_writes_its_section_and_a_json_that_reads_back(tmp_path):
     assert '## Blocks and stages against timm' in md and 'Whole IQR above 1.00:' in md
     assert all(f'| {n} |' in md for n in names) and '1 threads' in md and 'process CPU time' in md
     assert '## Latency' not in md and '## Accuracy' not in md  # the part alone
-    assert 'ours/timm' in r.stdout and names[0] in r.stdout
+    assert 'ours/timm' in r.stdout and all(n in r.stdout for n in names)
     rep = report.read_json(out / 'benchmark.json')
     assert rep.speed is None and rep.models == [] and rep.blocks_settings == BlocksSettings(clock='cpu', threads=1,
                                                                                           **BLOCKS_QUICK)
-    assert [c.name for c in rep.blocks.cases] == names and isinstance(rep.blocks.cases[0], BlockCase)
+    assert sorted(c.name for c in rep.blocks.cases) == sorted(names)  # stages: in the order the registry was filled
+    assert isinstance(rep.blocks.cases[0], BlockCase)
     for c in rep.blocks.cases:
         assert [(p.name, p.batch) for p in c.passes] == [('inference', 1), ('training', 2)]
         assert all(isinstance(p, BlockPass) and p.ours_ms > 0 and p.ratio_q1 <= p.ratio <= p.ratio_q3

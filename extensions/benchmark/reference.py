@@ -12,8 +12,9 @@ the output sum, gradients reset each step, ``train_batch``); on CUDA both under 
 ``pairs`` timed (ours, timm) pairs whose order alternates; the ratio ours/timm is the median of the per-pair
 ratios, with their quartiles. Times are wall time (CUDA: synchronised), or with ``clock='cpu'`` the process's CPU
 time, which other processes on a shared CPU disturb far less. :func:`run` takes the frozen
-:class:`~.settings.BlocksSettings` and returns a :class:`~.results.BlocksResult`; it prints nothing and raises
-``ValueError`` on a bad setting (naming it and the fix). The benchmark's blocks part
+:class:`~.settings.BlocksSettings` (which refuses a bad value when made) and returns a :class:`~.results.BlocksResult`;
+it prints nothing and raises ``ValueError`` on a CUDA device torch cannot see or an unknown case name (naming it
+and the fix). The benchmark's blocks part
 (``scripts/benchmark.py --only blocks``, :func:`.parts.run_blocks`) and ``scripts/dev/blocks_vs_timm.py`` call it.
 """
 
