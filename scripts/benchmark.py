@@ -4,6 +4,7 @@
     python scripts/benchmark.py                                   # n and s: cost, latency, training throughput
     python scripts/benchmark.py --accuracy --wait-idle 30         # + accuracy over 3 seeds, 2 cases: slow (hours)
     python scripts/benchmark.py --only accuracy                   # the accuracy part alone (report in runs/)
+    python scripts/benchmark.py --only blocks --threads 2         # blocks and stages against timm's (in runs/)
     python scripts/benchmark.py --quick --out /tmp/bench          # smoke test (n scale, small image, 3 runs)
     python scripts/benchmark.py --device cuda --runtimes torch    # GPU: fp16, synchronised CUDA timing
     python scripts/benchmark.py --report-only                     # rewrite docs/benchmark/ from benchmark.json
@@ -61,7 +62,9 @@ def parser() -> argparse.ArgumentParser:
     a('--max-wait', type=float, default=60, metavar='MIN', help='minutes in all to wait for a quiet machine')
     a('--profile', choices=('missed', 'all', 'off'), help='profile models missing a speed target (default), all, none')
     a('--accuracy', action='store_true', help='also train every model --seeds times per case (slow: hours on a CPU)')
-    a('--only', choices=['accuracy'], help='only the accuracy part (report in <project>/report unless --out)')
+    a('--only', choices=['accuracy', 'blocks'], help='only that part (report in <project>/report or /blocks)')
+    a('--block-pairs', type=int, help='blocks part: timed pairs per pass (default 10, --quick 2)')
+    a('--block-clock', choices=('wall', 'cpu'), default='wall', help='blocks part: wall or process CPU time')
     a('--seeds', type=int, default=st.MIN_SEEDS, help=f'runs per model and case (default and least {st.MIN_SEEDS})')
     a('--allow-few-seeds', action='store_true', help=argparse.SUPPRESS)  # tests of the plumbing only
     a('--epochs', type=int, default=st.ACC_EPOCHS, help=f'epochs of every accuracy run (default {st.ACC_EPOCHS})')
@@ -91,37 +94,40 @@ def make(cls, o, **extra):
     return cls(**{**{k: v for k, v in QUICK.items() if k in names and o.quick}, **given, **extra})
 
 
-def settings(o) -> tuple[st.SpeedSettings, st.DeploySettings, st.AccuracySettings]:
+def settings(o) -> tuple[st.SpeedSettings, st.DeploySettings, st.AccuracySettings, st.BlocksSettings | None]:
     runtimes = o.runtimes or (['torch', 'onnx'] if o.quick else list(st.RUNTIMES))
+    blocks = st.blocks_settings(o.device, o.threads, o.block_pairs, o.block_clock, o.quick)
     return (make(st.SpeedSettings, o), st.DeploySettings([k for k in runtimes if not (o.no_onnx and k == 'onnx')],
                                                         o.runtimes is not None),
             make(st.AccuracySettings, o, scales=o.acc_scales or (), img=o.acc_img,
-                 min_seeds=2 if o.allow_few_seeds else st.MIN_SEEDS))
+                 min_seeds=2 if o.allow_few_seeds else st.MIN_SEEDS), blocks if o.only == 'blocks' else None)
 
 
 def run(o, argv) -> Report:
-    speed, deploy, acc = settings(o)
-    only_acc, do_acc = o.only == 'accuracy', (o.accuracy or o.only == 'accuracy') and not o.quick
-    groups = parts.resolve_groups(o.cfg, o.scales or (['n'] if o.quick else ['n', 's']), o.families)
+    speed, deploy, acc, blocks = settings(o)
+    timed, do_acc = o.only is None, (o.accuracy or o.only == 'accuracy') and not (o.quick or blocks)
+    groups = {} if blocks else parts.resolve_groups(o.cfg, o.scales or (['n'] if o.quick else ['n', 's']), o.families)
     parts.prepare_device(speed.device, speed.threads)
-    runtimes = [] if only_acc else parts.available_runtimes(deploy, speed.device)[0]  # a missing one fails now
+    runtimes = parts.available_runtimes(deploy, speed.device)[0] if timed else []  # a missing one fails now
     command = ' '.join(['python scripts/benchmark.py', *map(shlex.quote, sys.argv[1:] if argv is None else argv)])
     rep = Report(parts.run_info(speed.device, speed.threads, command), [e for g in groups.values() for e in g],
-                 o.quick, None if only_acc else speed, None if only_acc else deploy, acc if do_acc else None)
-    print(f'benchmark: {", ".join(e.name for e in rep.models)}; {rep.info.cpu}, {speed.threads} threads, device '
-          f'{speed.device}, load average {rep.info.load_start}' + (f'\nlatency runtimes: {", ".join(runtimes)}'
-                                                                  if runtimes else ''), flush=True)
+                 o.quick, speed if timed else None, deploy if timed else None, acc if do_acc else None,
+                 blocks_settings=blocks)
+    print(f'benchmark: {", ".join(e.name for e in rep.models) or "blocks"}; {rep.info.cpu}, {speed.threads} threads, '
+          f'device {speed.device}, load average {rep.info.load_start}' + (f'\nlatency runtimes: {", ".join(runtimes)}'
+                                                                          if runtimes else ''), flush=True)
     t0 = time.time()
     if do_acc:
         with tqdm(total=0, desc='accuracy', unit='epoch', file=sys.stderr, dynamic_ncols=True) as bar:
             rep.accuracy = parts.run_accuracy(groups, acc, bar)
         rep.info.accuracy_min = (time.time() - t0) / 60
-    if not only_acc:
+    if timed or blocks:
         la = wait_idle(o.wait_idle, on_wait=lambda x: print(f'waiting for an idle machine: load {x}', flush=True))
         if la and la[0] > 0.5:
             print(f'WARNING: load average {la}: timings will be disturbed (--wait-idle MIN waits)', flush=True)
-        with tqdm(total=0, desc='latency', unit='step', file=sys.stderr, dynamic_ncols=True) as bar:
-            rep.speed = parts.run_speed(groups, speed, deploy, bar)
+        with tqdm(total=0, desc='latency' if timed else 'blocks', file=sys.stderr, dynamic_ncols=True) as bar:
+            rep.speed = parts.run_speed(groups, speed, deploy, bar) if timed else None
+            rep.blocks = parts.run_blocks(blocks, bar) if blocks else None
     rep.info.load_end, rep.info.duration_min = loadavg(), (time.time() - t0) / 60
     return rep
 
@@ -137,7 +143,7 @@ def finish(rep: Report, out: Path, notes_file: str | None) -> None:
 
 def main(argv=None) -> int:
     o = parser().parse_args(argv)
-    out = Path(o.out or (Path(o.project) / 'report' if o.only == 'accuracy' else report.DEFAULT_OUT)).resolve()
+    out = Path(o.out or report.default_out(o.only, o.project)).resolve()
     try:
         if o.report_only:  # e.g. after editing benchmark_notes.md: measures nothing, needs no torch
             finish(report.read_json(out / 'benchmark.json'), out, o.notes_file)

@@ -22,8 +22,27 @@ from conftest import BASE, ROOT
 
 from extensions import families
 from extensions.benchmark import accuracy, cases, models, plots, report, report_accuracy, stats, targets
-from extensions.benchmark.results import Cost, Entry, Latency, Ratio, Report, Results, RunInfo, SpeedResult, Training
-from extensions.benchmark.settings import AccuracySettings, BenchmarkError, DeploySettings, SpeedSettings
+from extensions.benchmark.results import (
+    BlockCase,
+    BlockPass,
+    Cost,
+    Entry,
+    Latency,
+    Ratio,
+    Report,
+    Results,
+    RunInfo,
+    SpeedResult,
+    Training,
+)
+from extensions.benchmark.settings import (
+    BLOCKS_QUICK,
+    AccuracySettings,
+    BenchmarkError,
+    BlocksSettings,
+    DeploySettings,
+    SpeedSettings,
+)
 from extensions.datasets.shapes import ensure_shapes
 
 PNG = b'\x89PNG\r\n\x1a\n'
@@ -396,7 +415,8 @@ def test_accuracy_report_states_verdicts_and_plots_the_seeds(accuracy_run):
 
 
 def test_seeds_and_only_options():
-    speed, deploy, acc = benchmark_settings([])
+    speed, deploy, acc, blocks = benchmark_settings([])
+    assert blocks is None  # the blocks part runs with --only blocks
     assert acc.seeds == 3 and acc.cases == ('scratch', 'finetune') and acc.data == ('demo',)
     assert acc.pretrain_data == 'shapes' and acc.pretrain_epochs == 2 * acc.epochs and acc.seed_list == [0, 1, 2]
     assert (speed.img, speed.runs, speed.profile) == (640, 20, 'missed')
@@ -406,11 +426,83 @@ def test_seeds_and_only_options():
     assert benchmark_settings(['--seeds', '2', '--allow-few-seeds'])[2].seeds == 2  # tests of the plumbing only
     with pytest.raises(BenchmarkError, match='at least 3'):
         benchmark_settings(['--seeds', '1', '--allow-few-seeds'])
-    speed, deploy, acc = benchmark_settings(['--only', 'accuracy', '--project', '/tmp/p', '--device', '0'])
+    speed, deploy, acc, blocks = benchmark_settings(['--only', 'accuracy', '--project', '/tmp/p', '--device', '0'])
+    assert blocks is None
     assert speed.device == acc.device == 'cuda:0' and acc.project == '/tmp/p'
-    speed, deploy, _ = benchmark_settings(['--quick', '--img', '160', '--no-onnx'])
+    speed, deploy, _, _ = benchmark_settings(['--quick', '--img', '160', '--no-onnx'])
     assert (speed.img, speed.runs, speed.warmup, speed.max_other, speed.profile) == (160, 3, 1, 0.0, 'off')
     assert deploy.runtimes == ('torch',)
+
+
+def test_blocks_options():
+    blocks = benchmark_settings(['--only', 'blocks', '--device', '0', '--threads', '2', '--block-pairs', '4'])[3]
+    assert blocks == BlocksSettings(device='cuda:0', threads=2, pairs=4)
+    quick = benchmark_settings(['--only', 'blocks', '--quick', '--block-clock', 'cpu'])[3]
+    assert quick == BlocksSettings(clock='cpu', **BLOCKS_QUICK)
+    with pytest.raises(BenchmarkError, match='BlocksSettings.pairs=0'):
+        benchmark_settings(['--only', 'blocks', '--block-pairs', '0'])
+    assert report.default_out('blocks', '/tmp/p') == Path('/tmp/p/blocks') and report.default_out(None, '/tmp/p') \
+        == report.DEFAULT_OUT  # a part alone never writes over the committed report
+
+
+def bench_cli(*args, timeout=600):
+    return subprocess.run([sys.executable, str(ROOT / 'scripts' / 'benchmark.py'), *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_only_blocks_writes_its_section_and_a_json_that_reads_back(tmp_path):
+    """--only blocks on the CPU with the --quick (tiny) settings: the report has the section with every case, the
+    JSON reads back into the result classes, and --report-only on it gives the same Markdown."""
+    pytest.importorskip('timm')
+    from extensions.benchmark import reference  # noqa: PLC0415
+    out = tmp_path / 'blocks'
+    r = bench_cli('--only', 'blocks', '--quick', '--threads', '1', '--block-clock', 'cpu', '--out', out)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    md = (out / 'benchmark.md').read_text()
+    names = reference.cases(BlocksSettings(**BLOCKS_QUICK))
+    assert '## Blocks and stages against timm' in md and 'Whole IQR above 1.00:' in md
+    assert all(f'| {n} |' in md for n in names) and '1 threads' in md and 'process CPU time' in md
+    assert '## Latency' not in md and '## Accuracy' not in md  # the part alone
+    assert 'ours/timm' in r.stdout and all(n in r.stdout for n in names)
+    rep = report.read_json(out / 'benchmark.json')
+    assert rep.speed is None and rep.models == [] and rep.blocks_settings == BlocksSettings(clock='cpu', threads=1,
+                                                                                          **BLOCKS_QUICK)
+    assert sorted(c.name for c in rep.blocks.cases) == sorted(names)  # stages: in the order the registry was filled
+    assert isinstance(rep.blocks.cases[0], BlockCase)
+    for c in rep.blocks.cases:
+        assert [(p.name, p.batch) for p in c.passes] == [('inference', 1), ('training', 2)]
+        assert all(isinstance(p, BlockPass) and p.ours_ms > 0 and p.ratio_q1 <= p.ratio <= p.ratio_q3
+                   for p in c.passes)
+    r = bench_cli('--report-only', '--out', out)
+    assert r.returncode == 0, r.stderr
+    assert (out / 'benchmark.md').read_text() == md
+
+
+def cuda() -> bool:
+    import torch  # noqa: PLC0415  (only these tests need it)
+    return torch.cuda.is_available()
+
+
+def test_only_blocks_on_cuda_without_a_gpu_fails_clearly(tmp_path):
+    if cuda():
+        pytest.skip('checks the refusal without a GPU')
+    r = bench_cli('--only', 'blocks', '--quick', '--device', 'cuda', '--out', tmp_path / 'o', timeout=300)
+    assert r.returncode == 1 and 'no CUDA device' in r.stderr and not (tmp_path / 'o').exists()
+
+
+def test_only_blocks_on_cuda(tmp_path):
+    if not cuda():
+        pytest.skip('no CUDA device')
+    pytest.importorskip('timm')
+    r = bench_cli('--only', 'blocks', '--quick', '--device', 'cuda', '--out', tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rep = report.read_json(tmp_path / 'benchmark.json')
+    assert rep.blocks.device != 'CPU' and 'autocast' in rep.blocks.notes[0]
+
+
+def test_report_has_no_blocks_section_without_the_part():
+    rep = Report(run_info(), [])
+    assert report.blocks(rep) == [] and not any('against timm' in x for x in report.summary(rep))
 
 
 def benchmark_settings(argv):

@@ -12,6 +12,7 @@ from extensions.pretrained import stage_blocks, timm_model
 
 pytest.importorskip('timm')  # test-only dependency (requirements.txt)
 from extensions.benchmark import reference as R
+from extensions.benchmark.settings import BlocksSettings
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 TINY = dict(width=64, block_size=8, image_size=64, stages=(2,), train_batch=2, pairs=2, warmup=0)
@@ -19,13 +20,13 @@ TINY = dict(width=64, block_size=8, image_size=64, stages=(2,), train_batch=2, p
 
 @pytest.mark.parametrize('fam', FAMILIES, ids=lambda f: f.key)
 def test_family_cases_run_and_are_well_formed(fam):
-    if fam.key not in R.families(R.ReferenceSettings(**TINY)):  # no block or stage with a timm counterpart
+    if fam.key not in R.families(BlocksSettings(**TINY)):  # no block or stage with a timm counterpart
         with pytest.raises(ValueError, match=f"unknown '{fam.key}'"):
-            R.run(R.ReferenceSettings(only=(fam.key,), **TINY))
+            R.run(BlocksSettings(only=(fam.key,), **TINY))
         return
-    s = R.ReferenceSettings(only=(fam.key,), **TINY)
+    s = BlocksSettings(only=(fam.key,), **TINY)
     rep = R.run(s)
-    assert rep.settings is s and rep.device == 'CPU' and rep.threads >= 1
+    assert rep.device == 'CPU' and rep.threads >= 1
     kinds = {c.kind for c in rep.cases}
     assert kinds == {'block', 'stage'} and all(c.family == fam.key for c in rep.cases)
     assert any(c.name == f'{fam.timm} layer2' for c in rep.cases)
@@ -38,15 +39,16 @@ def test_family_cases_run_and_are_well_formed(fam):
             assert math.isfinite(p.ratio) and p.ratio_q1 <= p.ratio <= p.ratio_q3
         assert c.ratio('training') == c.passes[1].ratio
     assert all(r[2] > 1.0 for r in rep.slower(1.0))
+    assert {(c, p) for c, p, _ in rep.above()} <= {(c, p) for c, p, _ in rep.slower(1.0)}  # q1 > 1 implies median > 1
 
 
 def test_case_selection():
-    names = R.cases(R.ReferenceSettings(**TINY))
+    names = R.cases(BlocksSettings(**TINY))
     assert 'SplitAttention' in names and 'Bottle2neck stage s2' in names
     stages = [f'{timm_model(b)} layer2' for b in stage_blocks().values()]
     assert [n for n in names if 'layer' in n] == stages and len(stages) >= 3
-    assert {'res2', 'resnest', 'serd'} <= set(R.families(R.ReferenceSettings(**TINY)))
-    assert R.cases(R.ReferenceSettings(**{**TINY, 'stages': ()}, only=('SplitAttention',))) == ['SplitAttention']
+    assert {'res2', 'resnest', 'serd'} <= set(R.families(BlocksSettings(**TINY)))
+    assert R.cases(BlocksSettings(**{**TINY, 'stages': ()}, only=('SplitAttention',))) == ['SplitAttention']
 
 
 @pytest.mark.parametrize('bad, word', [
@@ -55,7 +57,16 @@ def test_case_selection():
     (dict(only=('nope',)), 'nope'), (dict(threads=0), 'threads'), (dict(clock='gpu'), 'clock')])
 def test_bad_settings_raise_naming_the_setting(bad, word):
     with pytest.raises(ValueError, match=word):
-        R.run(R.ReferenceSettings(**{**TINY, **bad}))
+        R.run(BlocksSettings(**{**TINY, **bad}))
+
+
+def test_settings_are_frozen_tuples_and_take_a_gpu_index():
+    s = BlocksSettings(stages=[2, 3], only=['res2'], device='0')
+    assert s.stages == (2, 3) and s.only == ('res2',) and s.device == 'cuda:0'
+    with pytest.raises(AttributeError):
+        s.pairs = 3  # frozen
+    with pytest.raises(ValueError, match='clock'):
+        BlocksSettings(device='cuda', clock='cpu')
 
 
 def test_unmapped_timm_key_raises():
@@ -66,12 +77,12 @@ def test_unmapped_timm_key_raises():
 @pytest.mark.skipif(torch.cuda.is_available(), reason='checks the refusal without a GPU')
 def test_cuda_without_gpu_is_refused():
     with pytest.raises(ValueError, match='no CUDA device'):
-        R.run(R.ReferenceSettings(device='cuda', **TINY))
+        R.run(BlocksSettings(device='cuda', **TINY))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='no CUDA device')
 def test_cuda_amp_path():
-    rep = R.run(R.ReferenceSettings(device='cuda', only=('SplitAttention',), **{**TINY, 'stages': ()}))
+    rep = R.run(BlocksSettings(device='cuda', only=('SplitAttention',), **{**TINY, 'stages': ()}))
     assert rep.device != 'CPU' and rep.cases[0].passes[1].ours_ms > 0 and 'autocast' in rep.notes[0]
 
 

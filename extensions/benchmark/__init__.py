@@ -24,15 +24,17 @@ letter in the file name: yolov5s-res2.yaml -> yolov5s.yaml), measured in the sam
   epoch; per family: the difference to plain with Welch's 95% interval and a verdict ("better by", "worse by",
   "no difference detectable at this budget"). A failed or missing seed fails the benchmark (naming model, case
   and seed; the finished runs stay, to be reused). A short schedule says which model learns faster in a few CPU
-  epochs; it is not a claim about COCO.
+  epochs; it is not a claim about COCO;
+* with the blocks part (``--only blocks``): each block and backbone stage with a timm counterpart against
+  timm's, same weights, inference and training passes in alternating pairs (:mod:`.reference`).
 
 Writes <out>/benchmark.md (tables, machine, date, command, targets met/missed, profile of missed targets),
 <out>/benchmark.json (the run's :class:`~.results.Report`: every number) and PNG plots. Timing runs are only
 meaningful on an otherwise idle machine: the load average at the start and the end goes into the report.
 
-One module per mechanism; :mod:`.parts` holds one entry point per part (``run_accuracy``, ``run_speed``), each
-taking the models and the part's frozen settings (:mod:`.settings`) and returning its typed result
-(:mod:`.results`):
+One module per mechanism; :mod:`.parts` holds one entry point per part (``run_accuracy``, ``run_speed``,
+``run_blocks``), each taking the models (the blocks part: none) and the part's frozen settings (:mod:`.settings`)
+and returning its typed result (:mod:`.results`):
 
 * :mod:`extensions.machine` (outside the package: deployment uses it too): the CPU, /proc readers, load and the
   CPU use of other processes, resident-set size;
@@ -46,6 +48,7 @@ taking the models and the part's frozen settings (:mod:`.settings`) and returnin
 * :mod:`.training`: training throughput and peak training memory;
 * :mod:`.accuracy` and :mod:`.cases`: training runs with ``yolov5/train.py`` over seeds in each case, and their
   mAP (fail closed: a missing seed fails the run);
+* :mod:`.reference`: our blocks and stages against timm's (the blocks part);
 * :mod:`.profiling`: per-layer times and dominant ops of the blocks that miss a target;
 * :mod:`.targets`: the project's targets per family, met or missed;
 * :mod:`.report`, :mod:`.report_accuracy` and :mod:`.plots`: ``benchmark.md``, ``benchmark.json``, the PNGs and

@@ -5,7 +5,8 @@ into settings, calls these in order and prints; a new part is one more ``run_<pa
 section (:mod:`.report`).
 
 * :func:`run_accuracy`: every model trained over seeds in each case (:mod:`.accuracy`);
-* :func:`run_speed`: cost, latency in every runtime, training throughput and memory, profiles of missed targets.
+* :func:`run_speed`: cost, latency in every runtime, training throughput and memory, profiles of missed targets;
+* :func:`run_blocks`: each block and backbone stage with a timm counterpart against timm's (:mod:`.reference`).
 
 ``progress`` is a tqdm-like bar (``set_description``, ``update``, ``total``, ``refresh``, ``set_postfix_str``)
 the caller owns; the library writes nothing else.
@@ -23,10 +24,11 @@ from pathlib import Path
 from extensions.machine import CpuWatch, Quiet, cpu_flags, cpu_model, loadavg
 
 from .models import resolve_groups
-from .results import AccuracyResult, Entry, RunInfo, SpeedResult
-from .settings import AccuracySettings, BenchmarkError, DeploySettings, SpeedSettings
+from .results import AccuracyResult, BlocksResult, Entry, RunInfo, SpeedResult
+from .settings import AccuracySettings, BenchmarkError, BlocksSettings, DeploySettings, SpeedSettings
 
-__all__ = ['resolve_groups', 'prepare_device', 'run_info', 'available_runtimes', 'run_accuracy', 'run_speed']
+__all__ = ['resolve_groups', 'prepare_device', 'run_info', 'available_runtimes', 'run_accuracy', 'run_speed',
+           'run_blocks']
 
 
 def prepare_device(device: str, threads: int):
@@ -125,3 +127,18 @@ def run_speed(groups: dict[str, list[Entry]], speed: SpeedSettings, deploy: Depl
     res.other_cores = round(watch.others(), 3)
     res.timing_min = (time.time() - t0) / 60
     return res
+
+
+def run_blocks(settings: BlocksSettings, progress) -> BlocksResult:
+    """Every selected block and stage timed against timm's with the same weights, inference and training passes
+    in alternating pairs; BenchmarkError without timm, on a case name it does not know, without a CUDA device
+    for a CUDA run, or when a case's outputs differ from timm's (the two sides would not time the same function)."""
+    from . import reference  # noqa: PLC0415  (torch, timm)
+    try:
+        return reference.run(settings, progress)
+    except (ValueError, ImportError, KeyError) as e:
+        raise BenchmarkError(f'blocks part: {e}') from e
+    except RuntimeError as e:
+        if 'differs from timm' not in str(e):
+            raise
+        raise BenchmarkError(f'blocks part: {e}') from e

@@ -11,9 +11,11 @@ Two passes per case: inference (eval, ``inference_mode``, ``infer_batch``) and t
 the output sum, gradients reset each step, ``train_batch``); on CUDA both under fp16 autocast (AMP). Each pass is
 ``pairs`` timed (ours, timm) pairs whose order alternates; the ratio ours/timm is the median of the per-pair
 ratios, with their quartiles. Times are wall time (CUDA: synchronised), or with ``clock='cpu'`` the process's CPU
-time, which other processes on a shared CPU disturb far less. :func:`run` takes a frozen :class:`ReferenceSettings`
-and returns a :class:`ReferenceReport`; it prints nothing and raises ``ValueError`` on a bad setting (naming it and
-the fix).
+time, which other processes on a shared CPU disturb far less. :func:`run` takes the frozen
+:class:`~.settings.BlocksSettings` (which refuses a bad value when made) and returns a :class:`~.results.BlocksResult`;
+it prints nothing and raises ``ValueError`` on a CUDA device torch cannot see or an unknown case name (naming it
+and the fix). The benchmark's blocks part
+(``scripts/benchmark.py --only blocks``, :func:`.parts.run_blocks`) and ``scripts/dev/blocks_vs_timm.py`` call it.
 """
 
 from __future__ import annotations
@@ -21,81 +23,19 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 
 import torch
 import torch.nn as nn
 
+from .results import BlockCase, BlockPass, BlocksResult
+from .settings import BlocksSettings
+
 PASSES = ('inference', 'training')
 KINDS = ('block', 'stage')
 STAGES = {1: (64, 256, 3, 1), 2: (256, 512, 4, 2), 3: (512, 1024, 6, 2), 4: (1024, 2048, 3, 2)}  # c1, c2, n, s
 STAGE_INPUT_STRIDE = {1: 4, 2: 4, 3: 8, 4: 16}  # input resolution / stage input size
-
-
-@dataclass(frozen=True)
-class ReferenceSettings:
-    """What to time and how. ``only``: case names (or families: res2, resnest, serd) to keep, empty for all."""
-
-    device: str = 'cpu'  # cpu, cuda or cuda:<i>
-    threads: int | None = None  # CPU threads while timing (None: leave torch's setting)
-    infer_batch: int = 1
-    train_batch: int = 8
-    width: int = 512  # block cases: output channels (ResNet-50 layer2)
-    block_size: int = 28  # block cases: input height and width
-    image_size: int = 224  # stage cases: network input size (layer1 sees image_size / 4)
-    stages: tuple = (1, 2, 3, 4)  # which layerN (empty: no stage cases)
-    blocks: bool = True  # time the block cases
-    pairs: int = 10
-    warmup: int = 2
-    amp: bool = True  # CUDA: fp16 autocast
-    only: tuple = ()
-    seed: int = 0
-    clock: str = 'wall'  # 'wall', or 'cpu' (CPU device only): the process's CPU time, robust to other processes
-
-
-@dataclass(frozen=True)
-class PassResult:
-    """One pass of one case: medians of each side's times and the per-pair ratio ours/timm with its quartiles."""
-
-    name: str  # 'inference' or 'training'
-    batch: int
-    ours_ms: float
-    timm_ms: float
-    ratio: float
-    ratio_q1: float
-    ratio_q3: float
-    pairs: int
-
-
-@dataclass(frozen=True)
-class CaseResult:
-    kind: str  # 'block' or 'stage'
-    name: str  # e.g. 'Bottle2neck stage s2', 'res2net50d layer2'
-    family: str  # families.py key
-    ours: str  # our class
-    timm: str  # timm's class or model attribute
-    input_shape: tuple  # (C, H, W)
-    max_abs_diff: float  # eval outputs, float32, before timing (timm's BN made non-trivial first)
-    passes: tuple[PassResult, ...]
-
-    def ratio(self, pass_name: str) -> float:
-        return next(p.ratio for p in self.passes if p.name == pass_name)
-
-
-@dataclass(frozen=True)
-class ReferenceReport:
-    settings: ReferenceSettings
-    device: str  # the device in words
-    threads: int
-    torch_version: str
-    timm_version: str
-    cases: tuple[CaseResult, ...]
-    notes: tuple[str, ...] = field(default_factory=tuple)
-
-    def slower(self, limit: float = 1.0) -> list[tuple[str, str, float]]:
-        """(case, pass, ratio) of every pass whose median ratio ours/timm is above ``limit``."""
-        return [(c.name, p.name, p.ratio) for c in self.cases for p in c.passes if p.ratio > limit]
 
 
 # ---------------------------------------------------------------------------------------------------- cases
@@ -122,7 +62,7 @@ def _ds(c1: int, c2: int, stride: int):
     return downsample_avg(c1, c2, 1, stride=stride) if stride > 1 or c1 != c2 else None
 
 
-def _block_cases(s: ReferenceSettings) -> list[_Case]:
+def _block_cases(s: BlocksSettings) -> list[_Case]:
     from timm.layers import SplitAttn, get_attn  # noqa: PLC0415
     from timm.models.res2net import Bottle2neck as TBottle2neck  # noqa: PLC0415
     from timm.models.resnest import ResNestBottleneck as TResNest  # noqa: PLC0415
@@ -159,7 +99,7 @@ def _block_cases(s: ReferenceSettings) -> list[_Case]:
     return cases
 
 
-def _stage_cases(s: ReferenceSettings) -> list[_Case]:
+def _stage_cases(s: BlocksSettings) -> list[_Case]:
     """Every registered pretrained-backbone stage (a ``ResNetStage`` with ``timm_keys``) of a family with a timm
     model, at ResNet-50's stage shapes, against that model's ``layer<k>``."""
     from ..pretrained import stage_blocks, timm_model  # noqa: PLC0415
@@ -196,34 +136,11 @@ def _mapped(sd: dict, mapping: dict, stage: bool) -> dict:
 
 
 # --------------------------------------------------------------------------------------------------- timing
-def _check(s: ReferenceSettings) -> torch.device:
-    def bad(name, value, want):
-        raise ValueError(f'ReferenceSettings.{name}={value!r}: expected {want}')
-
-    for name in ('infer_batch', 'train_batch', 'pairs', 'width', 'block_size', 'image_size'):
-        v = getattr(s, name)
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            bad(name, v, 'a positive int')
-    if not isinstance(s.warmup, int) or s.warmup < 0:
-        bad('warmup', s.warmup, 'an int >= 0')
-    if s.width % 64:
-        bad('width', s.width, 'a multiple of 64 (the blocks take width / 4 hidden channels, a multiple of 16)')
-    if s.image_size % 32:
-        bad('image_size', s.image_size, 'a multiple of 32 (layer4 sees image_size / 32)')
-    if not all(k in STAGES for k in s.stages):
-        bad('stages', s.stages, f'a subset of {tuple(STAGES)}')
-    if s.threads is not None and (not isinstance(s.threads, int) or s.threads < 1):
-        bad('threads', s.threads, 'None or a positive int')
-    try:
-        dev = torch.device(s.device)
-    except RuntimeError as e:
-        raise ValueError(f"ReferenceSettings.device={s.device!r}: {e}. Fix: 'cpu' or 'cuda[:i]'") from e
-    if dev.type not in ('cpu', 'cuda'):
-        bad('device', s.device, "'cpu' or 'cuda[:i]'")
-    if s.clock not in ('wall', 'cpu') or (s.clock == 'cpu' and dev.type != 'cpu'):
-        bad('clock', s.clock, "'wall', or 'cpu' on the CPU device")
+def _check(s: BlocksSettings) -> torch.device:
+    """The device of ``s`` (its other values are checked by BlocksSettings itself)."""
+    dev = torch.device(s.device)
     if dev.type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError(f"ReferenceSettings.device={s.device!r}: this torch sees no CUDA device. Fix: device='cpu', "
+        raise ValueError(f"BlocksSettings.device={s.device!r}: this torch sees no CUDA device. Fix: device='cpu', "
                          'or run on a machine with a GPU')
     return dev
 
@@ -276,7 +193,7 @@ def _quartiles(v: list) -> tuple[float, float]:
     return q[0], q[2]
 
 
-def _time_case(case: _Case, s: ReferenceSettings, dev: torch.device) -> CaseResult:
+def _time_case(case: _Case, s: BlocksSettings, dev: torch.device) -> BlockCase:
     torch.manual_seed(s.seed)
     ours, ref, mapping, stage = case.make()
     with torch.no_grad():  # non-trivial BN (timm zero-initialises each block's last BN: the branch would vanish)
@@ -308,23 +225,23 @@ def _time_case(case: _Case, s: ReferenceSettings, dev: torch.device) -> CaseResu
                         time.process_time if s.clock == 'cpu' else time.perf_counter)
         r = [a / b for a, b in zip(ta, tb)]
         q1, q3 = _quartiles(r)
-        passes.append(PassResult(name, batch, statistics.median(ta) * 1e3, statistics.median(tb) * 1e3,
+        passes.append(BlockPass(name, batch, statistics.median(ta) * 1e3, statistics.median(tb) * 1e3,
                                  statistics.median(r), q1, q3, s.pairs))
-    return CaseResult(case.kind, case.name, case.family, type(ours).__name__,
+    return BlockCase(case.kind, case.name, case.family, type(ours).__name__,
                       f'{type(ref).__module__}.{type(ref).__name__}', case.shape, diff, tuple(passes))
 
 
-def cases(s: ReferenceSettings) -> list[str]:
+def cases(s: BlocksSettings) -> list[str]:
     """The names of the cases ``s`` selects (no timing)."""
     return [c.name for c in _select(s)]
 
 
-def families(s: ReferenceSettings) -> list[str]:
+def families(s: BlocksSettings) -> list[str]:
     """The family keys (families.py) that have a case among those ``s`` selects."""
     return sorted({c.family for c in _select(s)})
 
 
-def _select(s: ReferenceSettings) -> list[_Case]:
+def _select(s: BlocksSettings) -> list[_Case]:
     _timm()
     all_ = (_block_cases(s) if s.blocks else []) + (_stage_cases(s) if s.stages else [])
     if not s.only:
@@ -332,14 +249,15 @@ def _select(s: ReferenceSettings) -> list[_Case]:
     known = {c.name for c in all_} | {c.family for c in all_}
     unknown = [o for o in s.only if o not in known]
     if unknown:
-        raise ValueError(f'ReferenceSettings.only: unknown {", ".join(map(repr, unknown))}; choose from '
+        raise ValueError(f'BlocksSettings.only: unknown {", ".join(map(repr, unknown))}; choose from '
                          f'{", ".join(sorted(known))}')
     return [c for c in all_ if c.name in s.only or c.family in s.only]
 
 
-def run(s: ReferenceSettings) -> ReferenceReport:
-    """Time every selected case (see the module docstring). Raises ValueError on a bad setting, ImportError
-    without timm, RuntimeError if a case's outputs differ from timm's."""
+def run(s: BlocksSettings, progress=None) -> BlocksResult:
+    """Time every selected case (see the module docstring). ``progress``: an optional tqdm-like bar (``total``,
+    ``refresh``, ``set_description``, ``update``), one step per case. Raises ValueError on a bad setting,
+    ImportError without timm, RuntimeError if a case's outputs differ from timm's."""
     dev = _check(s)
     timm = _timm()
     selected = _select(s)
@@ -352,10 +270,19 @@ def run(s: ReferenceSettings) -> ReferenceReport:
         if dev.type == 'cuda':
             torch.backends.cudnn.benchmark = True
             notes.append('cudnn.benchmark on' + (', fp16 autocast' if s.amp else ', float32'))
-        results = tuple(_time_case(c, s, dev) for c in selected)
+        if progress is not None:
+            progress.total = len(selected)
+            progress.refresh()
+        results = []
+        for c in selected:
+            if progress is not None:
+                progress.set_description(f'blocks: {c.name}')
+            results.append(_time_case(c, s, dev))
+            if progress is not None:
+                progress.update(1)
         used = torch.get_num_threads()
     finally:
         torch.set_num_threads(threads)
         torch.backends.cudnn.benchmark = bench
     name = torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'CPU'
-    return ReferenceReport(s, name, used, torch.__version__, timm.__version__, results, tuple(notes))
+    return BlocksResult(name, used, torch.__version__, timm.__version__, tuple(results), tuple(notes))

@@ -12,7 +12,7 @@ from extensions import families
 
 from . import stats
 from .report_accuracy import accuracy, mean_sd, verdict_lines
-from .results import Entry, Report, from_dict
+from .results import BlocksResult, Entry, Report, from_dict
 from .settings import ROOT, BenchmarkError
 from .stats import fla, fr, fratio
 from .targets import (
@@ -28,6 +28,12 @@ from .targets import (
 
 DEFAULT_OUT = ROOT / 'docs' / 'benchmark'  # generated: benchmark.md, benchmark.json, the PNGs
 DOCS_NOTES = ROOT / 'docs' / 'benchmark_notes.md'  # hand-written notes appended to the report in DEFAULT_OUT
+
+
+def default_out(only: str | None, project: str) -> Path:
+    """Where a run writes its report without --out: DEFAULT_OUT for the committed benchmark; a part run alone
+    (accuracy, blocks) into <project>/report or <project>/blocks, never over the committed report."""
+    return DEFAULT_OUT if only is None else Path(project) / {'accuracy': 'report'}.get(only, only)
 
 
 def notes_path(notes_file: str | None, out: Path) -> Path:
@@ -61,6 +67,12 @@ def summary(rep: Report) -> list[str]:
     S += verdict_lines(rep.accuracy)
     if rep.timed:
         S += _targets_line(rep.groups)
+    if rep.blocks:
+        b = rep.blocks
+        n = sum(len(c.passes) for c in b.cases)
+        S += [f'**Blocks and stages against timm**: {len(b.slower(1.0))} of {n} passes slower than timm\'s (median '
+              f'ratio ours/timm above 1.00), {len(b.above())} with the whole interquartile range above 1.00; see '
+              'Blocks and stages against timm.', '']
     return S
 
 
@@ -105,7 +117,8 @@ def machine(rep: Report) -> list[str]:
                 cpu + f', {i.cores} logical cores' + (f'; GPU: {i.gpu}' if i.gpu else ''),
                 f'- Python {i.python}, torch {i.torch}, {i.os}',
                 f'- load average (1, 5, 15 min) at the start: {fla(i.load_start)}; at the end: '
-                f'{fla(i.load_end)} (training CPU time is reported per run: the load stretches wall time)',
+                f'{fla(i.load_end)}' + (' (training CPU time is reported per run: the load stretches wall time)'
+                                        if rep.accuracy else ''),
                 '']
     return ['## Machine', '',
             cpu + f', {i.cores} logical cores; {i.threads} threads (torch.set_num_threads, onnxruntime '
@@ -413,6 +426,51 @@ def _node_order(p: dict, k: str) -> tuple:
     return -p['ext'].get(k, {}).get('ms', 0), -p['plain'].get(k, {}).get('ms', 0), k
 
 
+def blocks(rep: Report) -> list[str]:
+    """Each block and backbone stage against timm's: ratio ours/timm per pass, with the conditions of the timing."""
+    b, o = rep.blocks, rep.blocks_settings
+    if not b or not b.cases:
+        return []
+    passes = [(p.name, p.batch) for p in b.cases[0].passes]
+    clock = 'process CPU time' if o.clock == 'cpu' else 'wall time' + (' (CUDA: synchronised)' if 'cuda' in o.device
+                                                                       else '')
+    L = ['## Blocks and stages against timm', '',
+         f'{b.device} (device `{o.device}`), {b.threads} threads, torch {b.torch_version}, timm {b.timm_version}'
+         + ''.join(f'; {n}' for n in b.notes) + f'. {o.pairs} timed pairs per pass (after {o.warmup} warm-up '
+         f'pairs), their order alternating; {clock}. Blocks at {o.width} output channels, {o.block_size}x'
+         f'{o.block_size} (the stage blocks: half the input channels, stride 2); stages as the backbone YAMLs '
+         f'build them against `timm.create_model(<model>).layer<k>`, network input {o.image_size}x{o.image_size}. '
+         'Weights copied from timm and the outputs compared before timing (max abs difference '
+         f'{max(c.max_abs_diff for c in b.cases):.1e}). Inference: eval, `inference_mode`; training: forward and '
+         'backward of the output sum. Ratio ours/timm: median of the per-pair ratios (IQR); above 1.00 ours is '
+         'slower; **bold**: the whole IQR above 1.00.', '',
+         '| block / stage | ours | input C, H, W | ' + ' | '.join(f'{n} b{k} ours/timm (IQR) | ms ours / timm'
+                                                            for n, k in passes) + ' |',
+         '|---|---|---|' + '---:|---:|' * len(passes)]
+    for c in b.cases:
+        cells = [c.name, f'`{c.ours}`', ', '.join(map(str, c.input_shape))]
+        for p in c.passes:
+            r = f'{p.ratio:.3f}'
+            cells += [(f'**{r}**' if p.above else r) + f' ({p.ratio_q1:.2f}-{p.ratio_q3:.2f})',
+                      f'{p.ours_ms:.2f} / {p.timm_ms:.2f}']
+        L.append('| ' + ' | '.join(cells) + ' |')
+    above = b.above()
+    return L + ['', 'Whole IQR above 1.00: ' + ('; '.join(f'{c} {p} ({r:.3f})' for c, p, r in above) if above
+                                                else 'none') + '.', '']
+
+
+def blocks_lines(b: BlocksResult) -> list[str]:
+    """The blocks part as a text table: one row per case and pass (ms of each side, ratio ours/timm, IQR)."""
+    rows = [f'{"case":<30} {"pass":<10} {"batch":>5} {"ours ms":>9} {"timm ms":>9} {"ours/timm":>9}  IQR']
+    for c in b.cases:
+        for p in c.passes:
+            rows.append(f'{c.name:<30} {p.name:<10} {p.batch:>5} {p.ours_ms:>9.2f} {p.timm_ms:>9.2f} '
+                        f'{p.ratio:>9.3f}  {p.ratio_q1:.2f}-{p.ratio_q3:.2f}' + ('  above' if p.above else ''))
+    n = sum(len(c.passes) for c in b.cases)
+    return rows + [f'{len(b.slower(1.0))} of {n} passes slower than timm (median ratio > 1.00), '
+                   f'{len(b.above())} with the whole IQR above 1.00']
+
+
 def notes(rep: Report, out: Path, notes_file: str | None) -> list[str]:
     run_notes = rep.notes + (rep.speed.notes if rep.speed else [])
     L = (['## Notes', ''] + [f'- {n}' for n in run_notes] + ['']) if run_notes else []
@@ -426,12 +484,12 @@ def plot_links(files: list[str]) -> list[str]:
 
 def write_report(rep: Report, out: Path, files: list[str], notes_file: str | None = None) -> Path:
     """out/benchmark.md: summary, machine, method, cost, latency and its percentiles, training, accuracy over
-    seeds, targets, profiles of missed targets, notes (the run's, then notes_path's file), plots (--only accuracy:
-    summary, machine, accuracy, notes, plots)."""
+    seeds, blocks and stages against timm, targets, profiles of missed targets, notes (the run's, then
+    notes_path's file), plots (--only accuracy or blocks: summary, machine, that part, notes, plots)."""
     ents, groups, opt = rep.models, rep.groups, rep.speed_settings
     speed = (method(rep) + cost(ents) + latency(ents, rep) + openvino_latency(ents, rep) + fastest(ents, rep)
              + percentiles(ents, opt) + training(ents, opt)) if rep.timed else []
-    L = (head(rep) + summary(rep) + machine(rep) + speed + accuracy(ents, rep.accuracy)
+    L = (head(rep) + summary(rep) + machine(rep) + speed + accuracy(ents, rep.accuracy) + blocks(rep)
          + (targets(groups) + profiles(groups, opt) if rep.timed else []) + notes(rep, out, notes_file)
          + plot_links(files))
     f = out / 'benchmark.md'
@@ -473,6 +531,8 @@ def summary_text(rep: Report, report: Path, plot_files: list[Path]) -> str:
     if rep.timed:
         L += _speed_lines(rep)
     L += verdict_lines(rep.accuracy)
+    if rep.blocks:
+        L += ['', *blocks_lines(rep.blocks)]
     return '\n'.join(L + [f'\ndone in {rep.info.duration_min:.1f} min'])
 
 

@@ -1,5 +1,5 @@
 """What a benchmark run measures, as typed records: per model (:class:`Results`: cost, latency per runtime,
-training, memory, profile), per part (:class:`SpeedResult`, :class:`AccuracyResult`) and per run
+training, memory, profile), per part (:class:`SpeedResult`, :class:`AccuracyResult`, :class:`BlocksResult`) and per run
 (:class:`Report`, the whole of ``benchmark.json``: written with :func:`dataclasses.asdict`, read back by
 :func:`from_dict`, so the JSON's schema is these classes'). Standard library only: ``--report-only`` needs no
 torch.
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from extensions import families
 
-from .settings import AccuracySettings, DeploySettings, SpeedSettings
+from .settings import AccuracySettings, BlocksSettings, DeploySettings, SpeedSettings
 
 
 @dataclass
@@ -163,6 +163,63 @@ class AccuracyResult:
         return [(d, c, b) for d, cases in self.results.items() for c, b in cases.items()]
 
 
+@dataclass(frozen=True)
+class BlockPass:
+    """One pass of one block case: medians of each side's times and the per-pair ratio ours/timm with its
+    quartiles."""
+
+    name: str  # 'inference' or 'training'
+    batch: int
+    ours_ms: float
+    timm_ms: float
+    ratio: float
+    ratio_q1: float
+    ratio_q3: float
+    pairs: int
+
+    @property
+    def above(self) -> bool:
+        """Slower than timm beyond the noise: the whole interquartile range above 1.00."""
+        return self.ratio_q1 > 1.0
+
+
+@dataclass(frozen=True)
+class BlockCase:
+    """One block or stage against timm's (:mod:`.reference`)."""
+
+    kind: str  # 'block' or 'stage'
+    name: str  # e.g. 'Bottle2neck stage s2', 'res2net50d layer2'
+    family: str  # families.py key
+    ours: str  # our class
+    timm: str  # timm's class or model attribute
+    input_shape: tuple  # (C, H, W)
+    max_abs_diff: float  # eval outputs, float32, before timing (timm's BN made non-trivial first)
+    passes: tuple[BlockPass, ...]
+
+    def ratio(self, pass_name: str) -> float:
+        return next(p.ratio for p in self.passes if p.name == pass_name)
+
+
+@dataclass(frozen=True)
+class BlocksResult:
+    """The blocks part: the device in words, the CPU threads used, versions, every case, notes (AMP)."""
+
+    device: str
+    threads: int
+    torch_version: str
+    timm_version: str
+    cases: tuple[BlockCase, ...]
+    notes: tuple[str, ...] = ()
+
+    def slower(self, limit: float = 1.0) -> list[tuple[str, str, float]]:
+        """(case, pass, ratio) of every pass whose median ratio ours/timm is above ``limit``."""
+        return [(c.name, p.name, p.ratio) for c in self.cases for p in c.passes if p.ratio > limit]
+
+    def above(self) -> list[tuple[str, str, float]]:
+        """(case, pass, ratio) of every pass whose whole interquartile range is above 1.00."""
+        return [(c.name, p.name, p.ratio) for c in self.cases for p in c.passes if p.above]
+
+
 @dataclass
 class RunInfo:
     """The machine, software and course of a run."""
@@ -188,8 +245,9 @@ class RunInfo:
 
 @dataclass
 class Report:
-    """A whole run: benchmark.json. speed/deploy settings and result are None for an accuracy-only run, accuracy
-    None without the accuracy part; notes: what the run left out or qualified."""
+    """A whole run: benchmark.json. speed/deploy settings and result are None for an accuracy-only or blocks-only
+    run, accuracy None without the accuracy part, blocks None without the blocks part; notes: what the run left
+    out or qualified."""
 
     info: RunInfo
     models: list[Entry]
@@ -200,6 +258,8 @@ class Report:
     speed: SpeedResult | None = None
     accuracy: AccuracyResult | None = None
     notes: list[str] = field(default_factory=list)
+    blocks_settings: BlocksSettings | None = None
+    blocks: BlocksResult | None = None
 
     @property
     def groups(self) -> dict[str, list[Entry]]:
@@ -235,6 +295,8 @@ def _convert(tp, v):
     if origin is list:
         (it,) = typing.get_args(tp)
         return [_convert(it, x) for x in v]
+    if origin is tuple and typing.get_args(tp)[1:] == (Ellipsis,):
+        return tuple(_convert(typing.get_args(tp)[0], x) for x in v)
     if origin is tuple or tp is tuple:
         return tuple(v)
     if dataclasses.is_dataclass(tp):

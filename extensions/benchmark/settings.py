@@ -1,6 +1,7 @@
 """The settings of a benchmark run, built once (``scripts/benchmark.py`` makes them from its options) and frozen:
 one class per part (:class:`SpeedSettings`: cost, latency and training timing; :class:`DeploySettings`: the
-runtimes latency is timed in; :class:`AccuracySettings`: training over seeds), each checking its own values.
+runtimes latency is timed in; :class:`AccuracySettings`: training over seeds; :class:`BlocksSettings`: blocks and
+stages against timm's), each checking its own values.
 Bad settings raise :class:`BenchmarkError` (a ValueError) naming the setting; only scripts turn it into an exit
 status. Standard library only.
 """
@@ -8,6 +9,7 @@ status. Standard library only.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -145,3 +147,66 @@ class AccuracySettings:
     @property
     def seed_list(self) -> list[int]:
         return list(range(self.seed, self.seed + self.seeds))
+
+
+BLOCK_STAGES = (1, 2, 3, 4)  # ResNet-50's layer1..layer4
+BLOCKS_QUICK = {'width': 64, 'block_size': 8, 'image_size': 64, 'stages': (2,), 'train_batch': 2, 'pairs': 2,
+                'warmup': 0}  # --quick: a smoke test of the plumbing, not a timing
+
+
+@dataclass(frozen=True)
+class BlocksSettings:
+    """The blocks part (:mod:`.reference`): each block and backbone stage with a timm counterpart against timm's,
+    same weights, in alternating pairs. Passes: inference at infer_batch, training at train_batch; blocks at
+    width output channels and block_size x block_size, stages (layerN, empty: none) at image_size input; blocks:
+    time the block cases; only: case names or family keys (empty: all); amp: fp16 autocast on CUDA; clock 'wall'
+    or 'cpu' (the process's CPU time, CPU device only: robust to other processes); threads None: torch's."""
+
+    device: str = 'cpu'
+    threads: int | None = None
+    infer_batch: int = 1
+    train_batch: int = 8
+    width: int = 512  # ResNet-50 layer2
+    block_size: int = 28
+    image_size: int = 224  # layer1 sees image_size / 4
+    stages: tuple[int, ...] = BLOCK_STAGES
+    blocks: bool = True
+    pairs: int = 10
+    warmup: int = 2
+    amp: bool = True
+    only: tuple[str, ...] = ()
+    seed: int = 0
+    clock: str = 'wall'
+
+    def __post_init__(self):
+        _tuples(self)
+        object.__setattr__(self, 'device', device_name(str(self.device)))
+
+        def bad(name, want):
+            raise BenchmarkError(f'BlocksSettings.{name}={getattr(self, name)!r}: expected {want}')
+
+        for name in ('infer_batch', 'train_batch', 'pairs', 'width', 'block_size', 'image_size'):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                bad(name, 'a positive int')
+        if not isinstance(self.warmup, int) or self.warmup < 0:
+            bad('warmup', 'an int >= 0')
+        if self.width % 64:
+            bad('width', 'a multiple of 64 (the blocks take width / 4 hidden channels, a multiple of 16)')
+        if self.image_size % 32:
+            bad('image_size', 'a multiple of 32 (layer4 sees image_size / 32)')
+        if not all(k in BLOCK_STAGES for k in self.stages):
+            bad('stages', f'a subset of {BLOCK_STAGES}')
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+            bad('threads', 'None or a positive int')
+        if not re.fullmatch(r'cpu|cuda(:\d+)?', self.device):
+            bad('device', "'cpu', 'cuda', 'cuda:<i>' or a GPU index")
+        if self.clock not in ('wall', 'cpu') or (self.clock == 'cpu' and self.device != 'cpu'):
+            bad('clock', "'wall', or 'cpu' on the CPU device")
+
+
+def blocks_settings(device: str = 'cpu', threads: int | None = None, pairs: int | None = None, clock: str = 'wall',
+                    quick: bool = False) -> BlocksSettings:
+    """The blocks part's settings from the benchmark's options (--quick: BLOCKS_QUICK, then pairs if given)."""
+    extra = {**(BLOCKS_QUICK if quick else {}), **({'pairs': pairs} if pairs is not None else {})}
+    return BlocksSettings(device=device, threads=threads, clock=clock, **extra)

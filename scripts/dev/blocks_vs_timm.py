@@ -1,4 +1,6 @@
 """Our blocks and backbone stages against timm's, same weights, alternating pairs (extensions.benchmark.reference).
+The benchmark runs the same part with its report: python scripts/benchmark.py --only blocks. This script gives every
+setting of it a flag and prints the table only.
 
     python scripts/dev/blocks_vs_timm.py                          # CPU, all cases, 10 pairs each
     python scripts/dev/blocks_vs_timm.py --threads 2 --only res2 --pairs 6
@@ -6,7 +8,8 @@
     python scripts/dev/blocks_vs_timm.py --no-stages --json out.json
 
 Prints one row per case and pass: median ms of ours and timm's, and the median per-pair ratio ours/timm with its
-quartiles (a ratio above 1.00 means ours is slower). Exit status 1 on a bad argument or a failed case.
+quartiles (a ratio above 1.00 means ours is slower; 'above': the whole IQR is). Exit status 1 on a bad
+argument or a failed case.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / 'yolov5')]
 
 
 def parse_args(argv=None):
-    from extensions.benchmark.reference import ReferenceSettings  # noqa: PLC0415
-    d = ReferenceSettings()
+    from extensions.benchmark.settings import BlocksSettings  # noqa: PLC0415
+    d = BlocksSettings()
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--device', default=d.device, help='cpu, cuda or cuda:<i>')
     ap.add_argument('--threads', type=int, default=None, help='CPU threads (default: torch default)')
@@ -43,38 +46,30 @@ def parse_args(argv=None):
     ap.add_argument('--only', nargs='*', default=[], help='case names or families (res2, resnest, serd)')
     ap.add_argument('--json', default='', help='also write the report as JSON here')
     a = ap.parse_args(argv)
-    return a, ReferenceSettings(device=a.device, threads=a.threads, infer_batch=a.infer_batch,
-                                train_batch=a.train_batch, width=a.width, block_size=a.block_size,
-                                image_size=a.image_size, stages=() if a.no_stages else tuple(a.stages),
-                                blocks=not a.no_blocks, pairs=a.pairs, warmup=a.warmup, amp=not a.fp32,
-                                only=tuple(a.only), clock=a.clock)
-
-
-def table(report) -> str:
-    rows = [f'{"case":<30} {"pass":<10} {"batch":>5} {"ours ms":>9} {"timm ms":>9} {"ours/timm":>9}  IQR']
-    for c in report.cases:
-        for p in c.passes:
-            rows.append(f'{c.name:<30} {p.name:<10} {p.batch:>5} {p.ours_ms:>9.2f} {p.timm_ms:>9.2f} '
-                        f'{p.ratio:>9.3f}  {p.ratio_q1:.2f}-{p.ratio_q3:.2f}')
-    return '\n'.join(rows)
+    return a, dict(device=a.device, threads=a.threads, infer_batch=a.infer_batch, train_batch=a.train_batch,
+                   width=a.width, block_size=a.block_size, image_size=a.image_size,
+                   stages=() if a.no_stages else tuple(a.stages), blocks=not a.no_blocks, pairs=a.pairs,
+                   warmup=a.warmup, amp=not a.fp32, only=tuple(a.only), clock=a.clock)
 
 
 def main(argv=None) -> int:
-    a, settings = parse_args(argv)
-    from extensions.benchmark.reference import run  # noqa: PLC0415
+    a, kw = parse_args(argv)
+    from extensions.benchmark.parts import run_blocks  # noqa: PLC0415
+    from extensions.benchmark.report import blocks_lines  # noqa: PLC0415
+    from extensions.benchmark.settings import BenchmarkError, BlocksSettings  # noqa: PLC0415
     try:
-        report = run(settings)
-    except (ValueError, ImportError, RuntimeError, KeyError) as e:
+        settings = BlocksSettings(**kw)
+        result = run_blocks(settings, None)
+    except BenchmarkError as e:
         print(f'blocks_vs_timm: {e}', file=sys.stderr)
         return 1
-    notes = ''.join(f'; {n}' for n in report.notes)
-    print(f'{report.device}, {report.threads} threads, torch {report.torch_version}, timm {report.timm_version}, '
+    notes = ''.join(f'; {n}' for n in result.notes)
+    print(f'{result.device}, {result.threads} threads, torch {result.torch_version}, timm {result.timm_version}, '
           f'{settings.pairs} pairs per pass, {settings.clock} time{notes}')
-    print(table(report))
-    slower = report.slower(1.0)
-    print(f'{len(slower)} of {sum(len(c.passes) for c in report.cases)} passes slower than timm (median ratio > 1.00)')
+    print('\n'.join(blocks_lines(result)))
     if a.json:
-        Path(a.json).write_text(json.dumps(dataclasses.asdict(report), indent=1))
+        d = {'settings': dataclasses.asdict(settings), 'result': dataclasses.asdict(result)}
+        Path(a.json).write_text(json.dumps(d, indent=1))
     return 0
 
 
