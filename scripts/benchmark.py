@@ -34,7 +34,7 @@ from tqdm import tqdm  # noqa: E402
 import extensions.benchmark as bench  # noqa: E402
 from extensions.benchmark import parts, plots, report  # noqa: E402
 from extensions.benchmark import settings as st  # noqa: E402
-from extensions.benchmark.cases import CASES  # noqa: E402
+from extensions.benchmark.cases import CASES, DEFAULT_CASES  # noqa: E402
 from extensions.benchmark.results import Report  # noqa: E402
 from extensions.families import FAMILIES  # noqa: E402
 from extensions.machine import loadavg, wait_idle  # noqa: E402
@@ -72,7 +72,7 @@ def parser() -> argparse.ArgumentParser:
     a('--acc-data', dest='data', nargs='+', default=['demo'], help='demo (default), shapes, coco128 and/or data yamls')
     a('--acc-scales', nargs='+', help='scales to train (default: the smallest); DATA:SCALE for one dataset')
     a('--acc-img', type=int, help='default: 160 for the shapes data (as the demo), 320 otherwise')
-    a('--cases', nargs='+', choices=list(CASES), default=list(CASES), help='accuracy cases (default: all)')
+    a('--cases', nargs='+', choices=list(CASES), default=list(DEFAULT_CASES), help='accuracy cases (warm: opt-in)')
     a('--pretrain-data', default='shapes', help='the task the plain checkpoint is trained on, once')
     a('--pretrain-epochs', type=int, help='its epochs (default: 2 x --epochs)')
     a('--pretrained', nargs='+', metavar='[SCALE=]CKPT', help='start from these plain checkpoints instead')

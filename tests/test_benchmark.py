@@ -599,8 +599,9 @@ def test_settings_name_the_bad_value():
         SpeedSettings(runs=0)
     with pytest.raises(BenchmarkError, match='runtimes tensorrt'):
         DeploySettings(('torch', 'tensorrt'))
-    with pytest.raises(BenchmarkError, match='cases warm'):
-        AccuracySettings(cases=('scratch', 'warm'))
+    with pytest.raises(BenchmarkError, match='cases cold'):
+        AccuracySettings(cases=('scratch', 'cold'))
+    assert AccuracySettings().cases == ('scratch', 'finetune')  # warm is opt-in
     assert SpeedSettings(device='1').device == 'cuda:1' and SpeedSettings(device='1').cuda
     assert AccuracySettings(data=['demo', 'shapes']).data == ('demo', 'shapes')  # frozen: tuples
     with pytest.raises(AttributeError):
@@ -658,31 +659,47 @@ def test_openvino_node_rows_of_equal_time_have_one_order():
 def test_a_case_with_its_own_start_checkpoint(tmp_path, monkeypatch):
     """A case is one row of cases.CASES: one that starts from a per-model checkpoint made from the plain one
     (Case.start) is planned with the plain checkpoint, gets its own checkpoint per model, and is reported with
-    its titles."""
+    its titles and what it says about each start."""
     made = []
 
-    def start(cfg, plain, out):
-        made.append((cfg, plain, out))
-        out.mkdir(parents=True, exist_ok=True)
-        (out / 'start.pt').write_bytes(b'x')
-        return out / 'start.pt'
+    def start(req):
+        made.append(req)
+        req.out_dir.mkdir(parents=True, exist_ok=True)
+        (req.out_dir / 'start.pt').write_bytes(b'x')
+        return {'weights': str(req.out_dir / 'start.pt'), 'map_start': 0.2, 'map_plain': 0.25, 'cpu_s': 90.0,
+                'transferable': [546, 547], 'layers': [[2, 0.47, 0.14, 0.15]]}
 
-    warm = cases.Case('warm', 'fine-tuned from a warm start', 'warm-started', '**Warm**: {checkpoints}.',
-                      'Fine-tuned from the warm start', pretrained=True, start=start)
-    monkeypatch.setitem(cases.CASES, 'warm', warm)
-    st = AccuracySettings(cases=('scratch', 'warm'), pretrained=(f'n={tmp_path / "plain.pt"}',))
+    case = cases.Case('lukewarm', 'fine-tuned from a lukewarm start', 'lukewarm', '**Lukewarm**: {checkpoints}.',
+                      'Fine-tuned from the lukewarm start', pretrained=True, start=start)
+    monkeypatch.setitem(cases.CASES, 'lukewarm', case)
+    st = AccuracySettings(cases=('scratch', 'lukewarm'), pretrained=(f'n={tmp_path / "plain.pt"}',), seed=7)
     (tmp_path / 'plain.pt').write_bytes(b'p')
     groups = {'n': [models.plain_entry('n'), Entry('yolov5n-res2', 'r.yaml', 'n', 'res2', 'res2')]}
     monkeypatch.setattr(accuracy, 'dataset', lambda name: (name, tmp_path / f'{name}.yaml'))
     p = accuracy.plan(groups, st)
     assert p['pretrain'] == {'n': tmp_path / 'plain.pt'}
-    assert [(j.case, j.entry.name) for j in p['jobs'][:4]] == [('scratch', 'yolov5n'), ('scratch', 'yolov5n-res2'),
-                                                               ('warm', 'yolov5n'), ('warm', 'yolov5n-res2')]
+    assert [(j.case, j.entry.name) for j in p['jobs'][:4]] == [
+        ('scratch', 'yolov5n'), ('scratch', 'yolov5n-res2'), ('lukewarm', 'yolov5n'), ('lukewarm', 'yolov5n-res2')]
     made_by_run: dict = {}
-    w = accuracy.start_weights(p['jobs'][3], {'weights': str(tmp_path / 'plain.pt')}, tmp_path, made_by_run)
-    assert Path(w).read_bytes() == b'x'
-    seed1 = next(j for j in p['jobs'] if (j.case, j.entry.name, j.seed) == ('warm', 'yolov5n-res2', 1))
-    assert accuracy.start_weights(seed1, {'weights': str(tmp_path / 'plain.pt')}, tmp_path, made_by_run) == w
-    assert made == [('r.yaml', tmp_path / 'plain.pt', tmp_path / 'start' / 'warm-yolov5n-res2')]
-    assert report_accuracy.title('warm') == 'fine-tuned from a warm start'
-    assert report_accuracy.starts_from_checkpoint('warm') and not report_accuracy.starts_from_checkpoint('scratch')
+    w = accuracy.start_weights(p['jobs'][3], {'weights': str(tmp_path / 'plain.pt')}, tmp_path, made_by_run, st)
+    assert Path(w['weights']).read_bytes() == b'x'
+    seed1 = next(j for j in p['jobs'] if (j.case, j.entry.name, j.seed) == ('lukewarm', 'yolov5n-res2', 8))
+    assert accuracy.start_weights(seed1, {'weights': str(tmp_path / 'plain.pt')}, tmp_path, made_by_run, st) == w
+    assert len(made) == 1 and made[0].cfg == 'r.yaml' and made[0].plain == tmp_path / 'plain.pt'
+    assert made[0].out_dir == tmp_path / 'start' / 'lukewarm-yolov5n-res2' and made[0].seed == 7  # the --seed
+    assert made[0].family == 'res2' and made[0].data_yaml == tmp_path / 'demo.yaml'
+    assert report_accuracy.title('lukewarm') == 'fine-tuned from a lukewarm start'
+    assert report_accuracy.starts_from_checkpoint('lukewarm') and not report_accuracy.starts_from_checkpoint('scratch')
+    run = {'seed': 7, 'mAP50-95': 0.3, 'mAP50': 0.5, 'P': 0.5, 'R': 0.5, 'start': {k: v for k, v in w.items()
+                                                                                    if k != 'weights'}}
+    summary = accuracy.summarise_model([run, {**run, 'seed': 8}])
+    lines = report_accuracy.start_lines({'models': {'yolov5n-res2': summary}}, ['yolov5n-res2'])
+    assert lines[-1] == '| yolov5n-res2 | 0.200 | 0.250 | 0.80 | 546/547 | 2: 0.47->0.14 (0.15) | 1.5 |'
+
+
+def test_warm_case_starts_plain_yolov5_from_the_plain_checkpoint(tmp_path):
+    """Plain YOLOv5 has nothing to warm-start: in the warm case it starts from the plain checkpoint itself."""
+    req = cases.StartRequest(cfg='yolov5n.yaml', family=None, plain=tmp_path / 'plain.pt', out_dir=tmp_path / 'o',
+                             data_yaml=tmp_path / 'd.yaml', img=160, seed=0, device='cpu')
+    assert cases.CASES['warm'].start(req) == {'weights': str(tmp_path / 'plain.pt')}
+    assert not (tmp_path / 'o').exists()

@@ -46,7 +46,7 @@ from extensions.families import SCALES
 
 from . import stats
 from .build import build
-from .cases import CASES
+from .cases import CASES, StartRequest
 from .models import plain_entry
 from .results import AccuracyResult, Entry
 from .settings import BASE, ROOT, AccuracyFailed, AccuracySettings, BenchmarkError
@@ -428,19 +428,23 @@ def total_epochs(p: dict) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ measure
-def start_weights(job: Job, pre: dict, project: Path, made: dict | None = None) -> str:
-    """The checkpoint job starts from in a case that starts from the plain checkpoint of its scale: that
-    checkpoint, or the case's own per-model checkpoint made from it (Case.start, once per case and model: made
-    keeps them for the other seeds). Its hash is part of the run's key, so Case.start must be deterministic for
-    finished runs to be reused."""
+def start_weights(job: Job, pre: dict, project: Path, made: dict | None = None, st: AccuracySettings | None = None
+                  ) -> dict:
+    """``{'weights': checkpoint, ...}`` that job starts from in a case that starts from the plain checkpoint of its
+    scale: that checkpoint, or the case's own per-model checkpoint made from it (Case.start, once per case and
+    model: made keeps them for the other seeds; its other keys describe the start for the report). Its hash is
+    part of the run's key, so Case.start must be deterministic for finished runs to be reused."""
     case = CASES[job.case]
     if case.start is None:
-        return pre['weights']
+        return {'weights': pre['weights']}
     made = {} if made is None else made
     key = (case.key, job.entry.cfg, pre['weights'])
     if key not in made:
-        made[key] = str(case.start(job.entry.cfg, Path(pre['weights']),
-                                   project / 'start' / f'{case.key}-{job.entry.name}'))
+        st = st or AccuracySettings()
+        made[key] = case.start(StartRequest(
+            cfg=job.entry.cfg, family=job.entry.family, plain=Path(pre['weights']),
+            out_dir=project / 'start' / f'{case.key}-{job.entry.name}', data_yaml=Path(job.data_yaml), img=job.img,
+            seed=st.seed, device=st.device or 'cpu'))
     return made[key]
 
 
@@ -475,9 +479,17 @@ def measure(groups: dict, st: AccuracySettings, pbar) -> AccuracyResult:
                 failures.append(f'{job.label}: not run, its starting checkpoint failed ({pre["run"]})')
                 pbar.update(job.epochs)
                 continue
-            job.weights = start_weights(job, pre, project, made)
+            try:
+                start = start_weights(job, pre, project, made, st)
+            except (ValueError, RuntimeError, OSError) as e:  # no start checkpoint: its runs fail, named
+                failures.append(f'{job.label}: not run, its start checkpoint failed: {type(e).__name__}: {e}')
+                pbar.update(job.epochs)
+                continue
+            job.weights = start['weights']
         pbar.set_description(f'accuracy seed {job.seed}: {job.entry.name} {job.case}')
         r = run_job(job, st, project, pbar.update, fingerprints, watch)
+        if CASES[job.case].pretrained and len(start) > 1:
+            r['start'] = {k: v for k, v in start.items() if k != 'weights'}
         if 'error' in r:
             failures.append(_failure(job, r))
         runs.setdefault(job.data, {}).setdefault(job.case, {}).setdefault(job.entry.name, []).append(r)
@@ -517,6 +529,9 @@ def summarise_model(runs: list[dict]) -> dict:
     out['transferred'] = list(next(iter(tr))) if len(tr) == 1 else [list(t) for t in sorted(tr)] or None
     cpu = [r['cpu_s'] for r in runs if r.get('cpu_s') is not None]
     out['cpu_s_mean'] = stats.mean(cpu) if cpu else None
+    starts = [r['start'] for r in runs if r.get('start')]
+    if starts:
+        out['start'] = starts[0]  # one start per model, shared by its seeds
     return out
 
 

@@ -5,11 +5,17 @@ key (``--cases``), trained by :mod:`.accuracy` and shown by the report and the p
 * ``finetune``: from a plain YOLOv5 checkpoint of the same scale trained on another task (trained once by the
   benchmark, or given with ``--pretrained``), as users start from ``yolov5s.pt``.
 
+* ``warm``: from the warm start of that same plain checkpoint (``extensions.warm_start``: the swapped blocks fitted
+  to reproduce the plain layers they replace, docs/warm_start.md), made once per model with the fitting seed
+  ``--seed``; its mAP before fine-tuning and its CPU time are reported beside the runs. Opt-in
+  (``--cases scratch finetune warm``): it adds a warm start per model and a fine-tuning run per model and seed.
+
 A case that starts from a checkpoint of its own per model, made from the plain checkpoint, sets ``start``:
-``start(cfg, plain_checkpoint, out_dir) -> checkpoint path`` (called once per case and model in a run, its
-result used by every seed; the run's key hashes the checkpoint, so ``start`` must be deterministic for finished
-runs to be reused). A new case is one more row here (and, for the report, its titles); the accuracy part, the
-report, the plots and ``--cases`` take it from CASES. Standard library only.
+``start(StartRequest) -> {'weights': path, ...}`` (called once per case and model in a run, its result used by
+every seed; other keys are what the report shows about the start; the run's key hashes the checkpoint, so
+``start`` must be deterministic for finished runs to be reused). A new case is one more row here (and, for the
+report, its titles); the accuracy part, the report, the plots and ``--cases`` take it from CASES. Standard
+library only at import time.
 """
 
 from __future__ import annotations
@@ -20,6 +26,21 @@ from pathlib import Path
 
 
 @dataclass(frozen=True)
+class StartRequest:
+    """What a case's ``start`` gets: the model's YAML and family key (None for plain YOLOv5), the plain checkpoint
+    of its scale, a directory of its own, and the dataset, image size, seed and device of the runs."""
+
+    cfg: str
+    family: str | None
+    plain: Path
+    out_dir: Path
+    data_yaml: Path
+    img: int
+    seed: int
+    device: str
+
+
+@dataclass(frozen=True)
 class Case:
     key: str
     title: str  # report headings: '### demo, <title>'
@@ -27,7 +48,25 @@ class Case:
     method: str  # the report's 'how it was measured' line; {checkpoints}: the plain checkpoints
     findings: str = ''  # how the findings name the start, e.g. 'Fine-tuned from the plain checkpoint'
     pretrained: bool = False  # starts from the plain checkpoint of its scale (trained once, or --pretrained)
-    start: Callable[[str, Path, Path], Path] | None = None  # a per-model checkpoint made from the plain one
+    start: Callable[[StartRequest], dict] | None = None  # a per-model checkpoint made from the plain one
+
+
+def warm_start_checkpoint(req: StartRequest) -> dict:
+    """The ``warm`` case's start: the plain checkpoint warm-started into the model's YAML (plain YOLOv5 itself
+    starts from the plain checkpoint, as in ``finetune``)."""
+    if req.family is None:
+        return {'weights': str(req.plain)}
+    from extensions.outputs import save_atomic  # noqa: PLC0415 (this module stays standard library only)
+    from extensions.warm_start import WarmStartSettings, warm_start  # noqa: PLC0415
+
+    r = warm_start(req.plain, Path(req.cfg), req.data_yaml,
+                   WarmStartSettings(img=req.img, seed=req.seed, device=req.device))
+    req.out_dir.mkdir(parents=True, exist_ok=True)
+    out = req.out_dir / 'start.pt'
+    save_atomic(r.checkpoint, out)
+    return {'weights': str(out), 'map_plain': r.map_plain, 'map_start': r.map_start, 'cpu_s': r.cpu_s,
+            'transferable': [r.transferable, r.total],
+            'layers': [[f.index, f.before, f.after, f.chained] for f in r.layers]}
 
 
 SCRATCH = Case('scratch', 'from scratch', 'from scratch', "**From scratch**: `--weights ''`.")
@@ -37,4 +76,12 @@ FINETUNE = Case(
     '`yolov5s.pt`; train.py loads the tensors whose names and shapes match (the "transferred" column: the swapped '
     'C3 blocks and the detection head of another class count start from scratch). Checkpoints: {checkpoints}.',
     'Fine-tuned from the plain checkpoint', pretrained=True)
-CASES = {c.key: c for c in (SCRATCH, FINETUNE)}  # in the order they are trained and reported
+WARM = Case(
+    'warm', 'fine-tuned from a warm start of the plain checkpoint', 'warm-started from plain YOLOv5',
+    '**Warm-started**: the same plain checkpoint put into each family YAML by `scripts/warm_start.py` '
+    '(`extensions.warm_start`: tensors copied, every swapped block fitted to reproduce the plain layer it replaces '
+    'on the fine-tuning data, fitting seed `--seed`, once per model), then fine-tuned exactly as in the fine-tuned '
+    'case. Checkpoints: {checkpoints}.',
+    'Fine-tuned from the warm start', pretrained=True, start=warm_start_checkpoint)
+CASES = {c.key: c for c in (SCRATCH, FINETUNE, WARM)}  # in the order they are trained and reported
+DEFAULT_CASES = ('scratch', 'finetune')  # warm is opt-in: a warm start per model and a run per model and seed more

@@ -130,6 +130,7 @@ def accuracy(ents: list[Entry], acc: AccuracyResult | None) -> list[str]:
                      + (f' {_transfer(m)} |' if ft else '')
                      + f' {fr(cpu / 60 if cpu is not None else None, 1)}' + (f' ({reused} reused)' if reused else '')
                      + ' |')
+        L += start_lines(b, order)
         L += ['', '| vs plain | diff mAP50-95 (Welch 95% CI) | paired by seed (95% CI) | diff mAP50 (Welch 95% CI) '
               '| spread: sd ratio ext/plain | verdict (mAP50-95) |', '|---|---:|---:|---:|---:|---|']
         for name, c in b['comparisons'].items():
@@ -145,6 +146,26 @@ def accuracy(ents: list[Entry], acc: AccuracyResult | None) -> list[str]:
         L += [f'CPU time of the training runs (user + sys of train.py and its data loaders, all seeds and cases, '
               f'pretraining included): {acc.cpu_s_total / 3600:.2f} h.', '']
     return L + [f'- {n}' for n in acc_notes] + ([''] if acc_notes else [])
+
+
+def start_lines(b: dict, order: list) -> list[str]:
+    """The start checkpoints a case made per model (Case.start): their val mAP before any fine-tuning against the
+    plain checkpoint's, the tensors train.py transfers from them, and what making them cost."""
+    made = [(n, b['models'][n]['start']) for n in sorted(b['models'], key=lambda n: order.index(n) if n in order
+                                                          else len(order)) if b['models'][n].get('start')]
+    if not made:
+        return []
+    L = ['', '| start checkpoint of | val mAP50-95 before fine-tuning | plain checkpoint | ratio | tensors '
+         'transferred | per-layer rel. error: copy -> fit (own input) | CPU min to make |',
+         '|---|---:|---:|---:|---:|---|---:|']
+    for name, st in made:
+        a, p = st.get('map_start'), st.get('map_plain')
+        t = st.get('transferable')
+        errs = ', '.join(f'{i}: {x:.2f}->{y:.2f} ({z:.2f})' for i, x, y, z in st.get('layers', []))
+        L.append(f'| {name} | {fnum(a)} | {fnum(p)} | {fr(a / p if a is not None and p else None, 2)} | '
+                 f'{f"{t[0]}/{t[1]}" if t else "-"} | {errs or "-"} | '
+                 f'{fr(st["cpu_s"] / 60 if st.get("cpu_s") is not None else None, 1)} |')
+    return L
 
 
 def findings(case: str, b: dict) -> list[str]:

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from .cases import CASES
+from .cases import CASES, DEFAULT_CASES
 from .targets import ALL_RUNTIMES
 
 ROOT = Path(__file__).resolve().parents[2]  # the overlay's repository root
@@ -118,7 +118,7 @@ class AccuracySettings:
     scales: tuple[str, ...] = ()
     img: int | None = None
     batch: int = 16
-    cases: tuple[str, ...] = tuple(CASES)
+    cases: tuple[str, ...] = DEFAULT_CASES
     pretrain_data: str = 'shapes'
     pretrain_epochs: int | None = None
     pretrained: tuple[str, ...] = ()
