@@ -20,6 +20,7 @@ asked for. Setting ``YOLOV5_TRUST_CHECKPOINTS=1`` trusts every checkpoint (upstr
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib
 import os
 import pathlib
@@ -29,7 +30,7 @@ import sys
 from pathlib import Path
 
 __all__ = ['TRUST_ENV', 'CheckpointError', 'UntrustedCheckpointError', 'allowed_globals', 'trusted',
-           'load_checkpoint']
+           'load_checkpoint', 'file_sha256']
 
 TRUST_ENV = 'YOLOV5_TRUST_CHECKPOINTS'
 BASE_MODULES = ('models.common', 'models.yolo', 'models.experimental', 'utils.activations')
@@ -165,3 +166,12 @@ def load_checkpoint(f, map_location='cpu', trust: bool | None = None):
             f'{path} holds {what}, not a YOLOv5 checkpoint (a dict with the pickled model under "model"/"ema", as '
             f'train.py saves it). A bare state_dict: build the model from its YAML and load_state_dict() it')
     return ckpt
+
+
+def file_sha256(path) -> str:
+    """The sha256 of a file, read in 1 MiB chunks: what a start checkpoint records of the file it was made from."""
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            h.update(chunk)
+    return h.hexdigest()

@@ -31,7 +31,6 @@ The family's row in :mod:`extensions.families` names its timm model (``Family.ti
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import logging
 import re
@@ -47,6 +46,7 @@ from utils.general import LOGGER
 
 from . import families, registry
 from ._layers import ResNetStage
+from .checkpoints import file_sha256
 from .outputs import check_output, save_atomic
 from .resnet_rs import ResNetStem
 
@@ -391,7 +391,7 @@ def start_checkpoint(cfg, weights, nc: int | None = None, names: list | None = N
     if names is not None:
         model.names = list(names)
     model.float()
-    summary.update(source=str(weights), sha256=_sha256(weights), mean=tuple(mean), std=tuple(std),
+    summary.update(source=str(weights), sha256=file_sha256(weights), mean=tuple(mean), std=tuple(std),
                    cfg=str(cfg), nc=int(model.yaml['nc']))
     ckpt = {'epoch': -1, 'best_fitness': None, 'model': model, 'ema': None, 'updates': None, 'optimizer': None,
             'opt': None, 'git': None, 'date': datetime.now().isoformat(),
@@ -412,9 +412,3 @@ def init_backbone(cfg, weights, out, nc: int | None = None, names: list | None =
     return dict(summary, out=str(out))
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            h.update(chunk)
-    return h.hexdigest()

@@ -10,7 +10,6 @@ reproduce the plain layer it replaces (:mod:`.fit`), and returns a start checkpo
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import time
 from dataclasses import asdict, dataclass, field
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 from utils.general import check_dataset
 
+from ..checkpoints import file_sha256
 from ..compat import load_checkpoint
 from ..pretrained import build_model
 from . import fit
@@ -135,14 +135,6 @@ def _teacher(ckpt: dict, weights: Path):
     return model.float().eval()
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def warm_start(weights: Path, cfg: Path, data: Path, settings: WarmStartSettings = WarmStartSettings(),
                progress=None) -> WarmStartResult:
     """Warm-start the YAML model ``cfg`` from the trained YOLOv5 checkpoint ``weights`` on ``data``'s images.
@@ -205,7 +197,7 @@ def warm_start(weights: Path, cfg: Path, data: Path, settings: WarmStartSettings
     teacher.cpu()
     anchors = sum(1 for k in student.state_dict() if 'anchor' in k)
     cpu_s, wall_s = time.process_time() - cpu0, time.perf_counter() - wall0
-    record = {'source': str(weights), 'sha256': _sha256(weights), 'cfg': str(cfg), 'data': str(data),
+    record = {'source': str(weights), 'sha256': file_sha256(weights), 'cfg': str(cfg), 'data': str(data),
               'settings': asdict(settings), 'swapped': [asdict(layer) for layer in layers],
               'copied': counts['copied'], 'partial': list(counts['partial']), 'map_plain': map_plain,
               'map_start': map_start, 'cpu_s': cpu_s}
