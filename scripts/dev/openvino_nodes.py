@@ -30,24 +30,21 @@ import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-for _p in (str(ROOT / 'yolov5'), str(ROOT)):  # the overlay and the YOLOv5 base
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
+import _bootstrap  # noqa: F401  (this checkout first on sys.path: scripts/_bootstrap.py)
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from res2_variants import _chain  # noqa: E402  (scripts/dev: the Bottle2neck forward from its splits)
+import numpy as np
+import torch
+import torch.nn.functional as F
+from res2_variants import _chain  # scripts/dev: the Bottle2neck forward from its splits
 
-from extensions import families  # noqa: E402
-from extensions.benchmark import openvino as bov  # noqa: E402
-from extensions.benchmark.build import build, fused  # noqa: E402
-from extensions.benchmark.models import plain_entry  # noqa: E402
-from extensions.benchmark.stats import ratio_stats  # noqa: E402
-from extensions.benchmark.timing import export_onnx  # noqa: E402
-from extensions.deploy.openvino import detect_head_name  # noqa: E402
-from extensions.machine import loadavg  # noqa: E402
+from extensions import families
+from extensions.benchmark import openvino as bov
+from extensions.benchmark.build import build, fused
+from extensions.benchmark.models import plain_entry
+from extensions.benchmark.stats import ratio_stats
+from extensions.benchmark.timing import export_onnx
+from extensions.deploy.openvino import detect_head_name
+from extensions.machine import loadavg
 
 CPU = torch.device('cpu')
 LAYER = re.compile(r'/model\.(\d+)/')

@@ -27,13 +27,12 @@ import time
 import types
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT), str(ROOT / 'yolov5')]
+from _bootstrap import ROOT  # this checkout first on sys.path (scripts/_bootstrap.py)
 
-import torch  # noqa: E402
-from torch.profiler import ProfilerActivity, profile  # noqa: E402
+import torch
+from torch.profiler import ProfilerActivity, profile
 
-from extensions.benchmark.training import Trainer, loss_hyp  # noqa: E402
+from extensions.benchmark.training import Trainer, loss_hyp
 
 PLAIN = str(ROOT / 'yolov5' / 'models' / 'yolov5s.yaml')
 FORWARD_FILES = ('_layers', 'res2net', 'resnest', 'resnet_rs')
