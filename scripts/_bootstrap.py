@@ -1,12 +1,13 @@
-"""Puts this checkout's root first on ``sys.path``, so that a script run by path imports this checkout's
-``extensions`` (Python only adds the script's own directory). Importing ``extensions`` then adds ``yolov5/``
-for the base's ``models``/``utils`` (``extensions/_base.py``). ``scripts/`` goes on too, for the scripts'
-shared helpers (as pytest.ini's ``pythonpath`` does for the tests).
+"""The one place a script gets its import paths: this checkout's root first on ``sys.path`` (Python only adds the
+script's own directory), then ``scripts/`` for the scripts' shared modules (as pytest.ini's ``pythonpath`` does for
+the tests), then ``import extensions``, whose ``_base`` puts ``yolov5/`` on for the base's ``models``/``utils``.
 
-Every script starts with ``import _bootstrap``; ``scripts/dev/_bootstrap.py`` is a link to this file. Standard
-library only: ``scripts/setup.py`` runs it before anything is installed.
+Every script starts with ``import _bootstrap`` (ruff.toml gives it an import section of its own, before the
+others); ``scripts/dev/_bootstrap.py`` is a link to this file. Standard library only: ``scripts/setup.py`` runs
+it before anything is installed.
 """
 
+import importlib
 import sys
 from pathlib import Path
 
@@ -16,3 +17,4 @@ for _p in (str(ROOT / 'scripts'), str(ROOT)):  # ends as [ROOT, ROOT/scripts, ..
     if _p in sys.path:
         sys.path.remove(_p)
     sys.path.insert(0, _p)
+importlib.import_module('extensions')  # this checkout's; its _base puts yolov5/ on sys.path (standard library only)

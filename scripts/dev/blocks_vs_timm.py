@@ -19,9 +19,10 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401  (this checkout first on sys.path: scripts/_bootstrap.py)
 
+from extensions.benchmark.reference import ReferenceSettings, run
+
 
 def parse_args(argv=None):
-    from extensions.benchmark.reference import ReferenceSettings  # noqa: PLC0415
     d = ReferenceSettings()
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--device', default=d.device, help='cpu, cuda or cuda:<i>')
@@ -60,7 +61,6 @@ def table(report) -> str:
 
 def main(argv=None) -> int:
     a, settings = parse_args(argv)
-    from extensions.benchmark.reference import run  # noqa: PLC0415
     try:
         report = run(settings)
     except (ValueError, ImportError, RuntimeError, KeyError) as e:
