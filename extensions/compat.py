@@ -186,7 +186,6 @@ def check_base(base) -> None:
     setup interrupted before it verified), every entry point stops with one message instead of failing
     later deep inside YOLOv5. Costs well under a millisecond.
     """
-
     base = Path(base)
     patches = base.parent / 'patches'
     if not patches.is_dir():  # the base used outside this overlay checkout: nothing to compare with
@@ -216,5 +215,4 @@ def save_checkpoint(obj, f) -> None:
     file next to ``f`` and renames it over ``f`` (atomic on POSIX and Windows): ``f`` is always either the
     previous complete checkpoint or the new one, with the permissions ``torch.save`` would have given it.
     """
-
     save_atomic(obj, f)

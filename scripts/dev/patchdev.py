@@ -25,7 +25,7 @@ from pathlib import Path
 
 from _bootstrap import ROOT  # this checkout first on sys.path (scripts/_bootstrap.py)
 
-import setup as overlay
+import setup as overlay  # scripts/setup.py: the paths, the wheel and the patch helpers
 
 
 def git(git_dir: Path, *args, cwd=None, check=True) -> str:
