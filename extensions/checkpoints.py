@@ -51,7 +51,7 @@ def trusted() -> bool:
 
 
 def _numpy_globals() -> dict:
-    import numpy as np  # noqa: PLC0415 (numpy comes with torch)
+    import numpy as np
 
     core = getattr(np, '_core', None) or np.core
     out = {}
@@ -69,7 +69,7 @@ def _numpy_globals() -> dict:
 
 def _module_classes(module) -> dict:
     """{'<module>.<name>': class} for every torch.nn.Module class a module binds (definitions and imports alike)."""
-    import torch.nn as nn  # noqa: PLC0415
+    import torch.nn as nn
 
     return {f'{module.__name__}.{name}': obj for name, obj in vars(module).items()
             if isinstance(obj, type) and issubclass(obj, nn.Module)}
@@ -77,9 +77,9 @@ def _module_classes(module) -> dict:
 
 def allowed_globals() -> dict:
     """The allow-list: {'module.name' as pickled: object} of everything a YOLOv5 checkpoint may ask for."""
-    import torch.nn as nn  # noqa: PLC0415
+    import torch.nn as nn
 
-    from . import registry  # noqa: PLC0415 (registry imports the block families: torch)
+    from . import registry
 
     registry.load_families()
     importlib.import_module('extensions.blocks')  # the path checkpoints of older versions pickled
@@ -137,7 +137,7 @@ def load_checkpoint(f, map_location='cpu', trust: bool | None = None):
     the allow-list, and :class:`CheckpointError` naming the file and the fix for a truncated, corrupt or
     foreign one.
     """
-    import torch  # noqa: PLC0415
+    import torch
 
     path = Path(f)
     if not path.is_file():

@@ -12,11 +12,14 @@ installed. Anything heavier (torch, matplotlib, onnxslim) is imported inside the
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from importlib import metadata
 from pathlib import Path
 
 from .checkpoints import CheckpointError, load_checkpoint  # noqa: F401 (the patches import them from here)
+from .outputs import save_atomic
 
 try:  # pip vendors packaging, so this works even before requirements are installed
     from packaging.requirements import InvalidRequirement, Requirement
@@ -124,7 +127,7 @@ def local_font(font, config_dir) -> Path:
     for candidate in (font, Path(config_dir) / font.name):
         if candidate.exists():
             return candidate
-    import matplotlib  # noqa: PLC0415 (deferred: only when a PIL font is needed)
+    import matplotlib
     return Path(matplotlib.get_data_path()) / 'fonts' / 'ttf' / 'DejaVuSans.ttf'
 
 
@@ -152,8 +155,8 @@ def onnx_simplify(model_onnx, prefix=''):
     onnx-simplifier (what a199480ba asks for) needs a compiler to install on many machines; onnxslim gives
     the same graph-level simplifications. Raises if onnxslim is missing (export.py reports the failure).
     """
-    import onnxslim  # noqa: PLC0415
-    from utils.general import LOGGER  # noqa: PLC0415 (the base's logger; imported lazily, base is on sys.path)
+    import onnxslim
+    from utils.general import LOGGER
     LOGGER.info(f'{prefix} simplifying with onnxslim {onnxslim.__version__}...')
     return onnxslim.slim(model_onnx)
 
@@ -183,9 +186,6 @@ def check_base(base) -> None:
     setup interrupted before it verified), every entry point stops with one message instead of failing
     later deep inside YOLOv5. Costs well under a millisecond.
     """
-    import hashlib  # noqa: PLC0415
-    import json  # noqa: PLC0415
-
     base = Path(base)
     patches = base.parent / 'patches'
     if not patches.is_dir():  # the base used outside this overlay checkout: nothing to compare with
@@ -215,6 +215,4 @@ def save_checkpoint(obj, f) -> None:
     file next to ``f`` and renames it over ``f`` (atomic on POSIX and Windows): ``f`` is always either the
     previous complete checkpoint or the new one, with the permissions ``torch.save`` would have given it.
     """
-    from .outputs import save_atomic  # noqa: PLC0415
-
     save_atomic(obj, f)

@@ -38,7 +38,7 @@ class LabelClassError(ValueError):
 
 def read_image(path):
     """The image at ``path`` as OpenCV reads it (BGR); :class:`UnreadableInput` saying 'missing' or 'not an image'."""
-    import cv2  # noqa: PLC0415 (the base's dependency; this module is imported by the base)
+    import cv2
 
     p = Path(path)
     if not p.is_file():
@@ -77,7 +77,7 @@ class ClosedCapture:
 
 def open_video(loader, path):
     """``cv2.VideoCapture(path)``; a video that cannot be opened is skipped (:func:`skip`): no frames from it."""
-    import cv2  # noqa: PLC0415
+    import cv2
 
     cap = cv2.VideoCapture(str(path))
     if cap.isOpened():

@@ -33,7 +33,7 @@ DATA_HINT = ('model YAMLs are data and expressions are not evaluated: write a nu
 
 
 def _is_module_class(obj) -> bool:
-    import torch.nn as nn  # noqa: PLC0415 (torch only when a model is built)
+    import torch.nn as nn
 
     return isinstance(obj, type) and issubclass(obj, nn.Module) and obj.__name__ not in NOT_BUILT_FROM_YAML
 
@@ -42,7 +42,7 @@ def lookup_module(m: str, i: int, namespace: dict):
     """The module class a YAML name stands for, by lookup: ``nn.<Name>``/``torch.nn.<Name>``, or a module class
     that ``namespace`` (parse_model's globals) binds under the name. None for an unknown name; a name that is
     not a name (an expression) raises :class:`ModelConfigError`."""
-    import torch.nn as nn  # noqa: PLC0415
+    import torch.nn as nn
 
     match = NN_NAME.fullmatch(m)
     if match:
@@ -95,7 +95,7 @@ def literal_args(args, i: int, module: str, names: dict) -> list:
 def activation(text):
     """``nn.SiLU()``, ``nn.LeakyReLU(0.1)``, ``torch.nn.ReLU(inplace=True)`` ...: a torch.nn module class called with
     literal arguments, built by lookup. Raises :class:`ModelConfigError` (key 'activation') otherwise."""
-    import torch.nn as nn  # noqa: PLC0415
+    import torch.nn as nn
 
     fix = 'write a torch.nn activation with literal arguments, e.g. nn.SiLU() or nn.LeakyReLU(0.1); ' + \
           'expressions are not evaluated'

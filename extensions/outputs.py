@@ -87,7 +87,7 @@ def write_atomic(target, write) -> None:
 
 def save_atomic(obj, path) -> None:
     """``torch.save(obj, path)`` that never leaves a half-written file and keeps the umask's permissions."""
-    import torch  # noqa: PLC0415 (deferred: the base imports this module before torch)
+    import torch
 
     write_atomic(path, lambda fh: torch.save(obj, fh))
 
@@ -109,7 +109,7 @@ def lock_run_dir(run_dir) -> Path:
     if key in _held:
         return run_dir
     try:
-        import fcntl  # noqa: PLC0415 (POSIX only)
+        import fcntl
     except ImportError:  # pragma: no cover
         return run_dir
     run_dir.mkdir(parents=True, exist_ok=True)

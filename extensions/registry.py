@@ -276,7 +276,7 @@ def _shapes(x):
 
 
 def _dry_run(model, ch: int, size: int = 64) -> None:
-    import torch  # noqa: PLC0415
+    import torch
 
     training = model.training
     model.eval()

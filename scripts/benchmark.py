@@ -24,20 +24,17 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-for _p in (str(ROOT / 'yolov5'), str(ROOT)):  # the overlay and the YOLOv5 base (scripts/ is already there)
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
+from _bootstrap import ROOT  # this checkout first on sys.path (scripts/_bootstrap.py)
 
-from tqdm import tqdm  # noqa: E402
+from tqdm import tqdm
 
-import extensions.benchmark as bench  # noqa: E402
-from extensions.benchmark import parts, plots, report  # noqa: E402
-from extensions.benchmark import settings as st  # noqa: E402
-from extensions.benchmark.cases import CASES, DEFAULT_CASES  # noqa: E402
-from extensions.benchmark.results import Report  # noqa: E402
-from extensions.families import FAMILIES  # noqa: E402
-from extensions.machine import loadavg, wait_idle  # noqa: E402
+import extensions.benchmark as bench
+from extensions.benchmark import parts, plots, report
+from extensions.benchmark import settings as st
+from extensions.benchmark.cases import CASES, DEFAULT_CASES
+from extensions.benchmark.results import Report
+from extensions.families import FAMILIES
+from extensions.machine import loadavg, wait_idle
 
 QUICK = {'img': 320, 'runs': 3, 'warmup': 1, 'train_iters': 2, 'train_warmup': 1, 'max_other': 0.0, 'profile': 'off'}
 

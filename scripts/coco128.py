@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for `extensions`
+import _bootstrap  # noqa: F401  (this checkout first on sys.path: scripts/_bootstrap.py)
 
 from extensions.datasets.coco128 import DEFAULT_OUT, DEFAULT_SRC, link_coco128
 

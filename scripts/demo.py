@@ -20,13 +20,12 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the repository root, for `extensions` (a script run by path does not have it)
+from _bootstrap import ROOT  # this checkout first on sys.path (scripts/_bootstrap.py)
 
-import yaml  # noqa: E402
+import yaml
 
-from extensions.datasets.shapes import ensure_shapes, make_video, video_info  # noqa: E402
-from extensions.runs import RunError, parse_map, run_command, script_command  # noqa: E402
+from extensions.datasets.shapes import ensure_shapes, make_video, video_info
+from extensions.runs import RunError, parse_map, run_command, script_command
 
 DEFAULT_CFG = 'models_yaml/yolov5n-res2.yaml'
 DEFAULT_HYP = 'scripts/hyps/hyp.short-cpu.yaml'

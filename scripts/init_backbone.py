@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for `extensions`
+import _bootstrap  # noqa: F401  (this checkout first on sys.path: scripts/_bootstrap.py)
 
 from extensions.outputs import OutputPathError, check_output, save_atomic
 from extensions.pretrained import (  # the package puts yolov5/ on sys.path

@@ -10,12 +10,11 @@ import argparse
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / 'yolov5')]
+import _bootstrap  # noqa: F401  (this checkout first on sys.path: scripts/_bootstrap.py)
 
-from extensions.deploy import measure as dm  # noqa: E402
-from extensions.machine import cpu_flags, cpu_model  # noqa: E402
-from extensions.runs import RunError  # noqa: E402
+from extensions.deploy import measure as dm
+from extensions.machine import cpu_flags, cpu_model
+from extensions.runs import RunError
 
 
 def parse_args(argv=None):

@@ -36,10 +36,9 @@ import time
 import zipfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the repository root, for `extensions` (a script run by path does not have it)
+from _bootstrap import ROOT  # this checkout first on sys.path (scripts/_bootstrap.py)
 
-from extensions.compat import unmet_requirements  # noqa: E402
+from extensions.compat import unmet_requirements
 
 REQUIREMENTS = ROOT / 'requirements.txt'
 BASE = ROOT / 'yolov5'

@@ -27,7 +27,7 @@ def shared_data():
 def one_thread():
     """Tiny tensors on a shared 2-core machine: one thread is faster (two often stall for a scheduler tick);
     the previous count is restored afterwards. Use with ``pytestmark = pytest.mark.usefixtures('one_thread')``."""
-    import torch  # noqa: PLC0415
+    import torch  # noqa: PLC0415  (only the tests using this fixture need torch)
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -305,7 +305,7 @@ def accuracy_run(tmp_path_factory):
     fail the benchmark, name the run and report nothing; then the same command with --reuse-accuracy (a
     subprocess: the real CLI), which trains only the missing run."""
     import benchmark  # noqa: PLC0415  (scripts/benchmark.py: imports torch; only this fixture needs it in-process)
-    import torch  # noqa: PLC0415
+    import torch  # noqa: PLC0415  (with benchmark, above)
     tmp = tmp_path_factory.mktemp('acc')
     demo, std = tiny_data(tmp)
     out = tmp / 'out'

@@ -4,12 +4,12 @@ runs YOLOv5's scripts on trained checkpoints; its measured output is in docs/dep
 docs/deploy_tflite.md."""
 
 import ast
-import os
 import subprocess
 import sys
 
 import pytest
 from conftest import ROOT
+from e2e_utils import with_pythonpath
 
 from extensions.deploy.measure import DEFAULT_FORMATS, FORMATS, export_calls, openvino_precision, table
 from extensions.deploy.openvino import precision_line
@@ -108,6 +108,6 @@ def test_deploy_and_the_machine_facts_do_not_import_the_benchmark():
     assert 'extensions.machine' in _imports(ROOT / 'extensions' / 'deploy' / 'measure.py')
     code = ('import sys, extensions.deploy.measure; '
             'print(sorted(m for m in sys.modules if m.startswith(("extensions.benchmark", "torch"))))')
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / 'yolov5')]))
+    env = with_pythonpath(ROOT, ROOT / 'yolov5')
     r = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
     assert r.returncode == 0 and r.stdout.strip() == '[]', r.stdout + r.stderr

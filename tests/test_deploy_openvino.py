@@ -5,20 +5,18 @@ the point is that each format exports, runs in detect.py and val.py, and compute
 computes; accuracy on trained models is measured in docs/deploy_openvino.md. Network switched off.
 """
 
-import os
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-import export  # yolov5/export.py (conftest puts the base on sys.path)
+import export  # yolov5/export.py (pytest.ini puts the base on sys.path)
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
 import torch
 from block_utils import randomize_bn
-from conftest import ROOT
-from e2e_utils import nonet_env, run_yolo, val_map
+from e2e_utils import nonet_env, run_yolo, val_map, with_pythonpath
+from make_shapes import ensure_shapes  # scripts/make_shapes.py
 from models.common import DetectMultiBackend
 from models.experimental import attempt_load
 from models.yolo import Model
@@ -35,9 +33,6 @@ from extensions.deploy.openvino import (
     precision_config,
 )
 from extensions.families import FAMILIES, by_key
-
-sys.path.insert(0, str(ROOT / 'scripts'))
-from make_shapes import ensure_shapes
 
 ov = pytest.importorskip('openvino', reason='openvino is in requirements.txt: run python scripts/setup.py')
 pytestmark = pytest.mark.e2e
@@ -170,7 +165,7 @@ def test_a_failed_format_fails_the_command_and_keeps_the_others(exported, work):
     broken = work.tmp / 'no-openvino'
     (broken / 'openvino').mkdir(parents=True)
     (broken / 'openvino' / '__init__.py').write_text("raise ImportError('openvino made unimportable by the test')\n")
-    env = dict(work.env, PYTHONPATH=os.pathsep.join([str(broken), work.env['PYTHONPATH']]))
+    env = with_pythonpath(broken, env=work.env)
     pt = work.tmp / 'fail' / 'best.pt'
     pt.parent.mkdir()
     pt.write_bytes(exported['res2'].pt.read_bytes())

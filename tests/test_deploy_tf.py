@@ -71,7 +71,7 @@ def tf():
     extensions/tf/__init__.py). Every module that imports TensorFlow is imported inside the tests for that."""
     if platform.machine() != 'x86_64':
         pytest.importorskip('tensorflow', reason='requirements.txt installs tensorflow-cpu on x86_64 only')
-    import tensorflow  # noqa: PLC0415  (slow: only for the tests that use it)
+    import tensorflow
     return tensorflow
 
 
@@ -139,7 +139,7 @@ def torch_order(y: np.ndarray, detect, img) -> np.ndarray:
 
 
 def twin_of(m):
-    from extensions.tf.layers import twin  # noqa: PLC0415  (imports TensorFlow)
+    from extensions.tf.layers import twin
     return twin(m)
 
 
@@ -201,7 +201,7 @@ class TFNoTwinBlock:
     """Stands in for a twin written outside extensions/tf/ and named with register(tf=...)."""
 
     def __new__(cls, *args, w=None):
-        from extensions.tf.layers import TFConv  # noqa: PLC0415  (imports TensorFlow)
+        from extensions.tf.layers import TFConv
         return TFConv(w=w.cv)
 
 
@@ -218,7 +218,7 @@ def no_twin_block():
 
 
 def tiny_model_and_tf(tf):
-    from models.tf import TFModel  # noqa: PLC0415  (imports TensorFlow)
+    from models.tf import TFModel
     model = Model(deepcopy(TINY), ch=3).eval()
     with torch.no_grad():
         return model, TFModel(cfg=model.yaml, model=model, nc=3, imgsz=(32, 32))

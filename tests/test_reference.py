@@ -4,6 +4,7 @@ well-formed results on CPU, bad settings refused, the CUDA path only where a GPU
 import math
 import sys
 
+import blocks_vs_timm  # scripts/dev/blocks_vs_timm.py
 import pytest
 import torch
 
@@ -86,9 +87,7 @@ def test_cuda_amp_path():
     assert rep.device != 'CPU' and rep.cases[0].passes[1].ours_ms > 0 and 'autocast' in rep.notes[0]
 
 
-def test_cli_prints_the_table(capsys, monkeypatch):
-    monkeypatch.syspath_prepend('scripts/dev')
-    import blocks_vs_timm  # noqa: PLC0415
+def test_cli_prints_the_table(capsys):
     args = ['--clock', 'cpu', '--threads', '1', '--width', '64', '--block-size', '8', '--no-stages',
             '--train-batch', '2', '--pairs', '1', '--warmup', '0', '--only', 'SplitAttention']
     assert blocks_vs_timm.main(args) == 0

@@ -22,7 +22,7 @@ import pytest
 import torch
 import yaml
 from conftest import BASE, ROOT
-from e2e_utils import nonet_env, run_yolo
+from e2e_utils import nonet_env, run_yolo, with_pythonpath
 from models.common import Conv
 from models.yolo import Model
 from utils.dataloaders import verify_image_label
@@ -357,7 +357,6 @@ def test_val_checks_val_labels_naming_the_file(weights, tmp_path):
 # ------------------------------------------------------------------------------------------------- run dir lock
 HOLD = textwrap.dedent("""
     import sys, time
-    sys.path.insert(0, {root!r})
     from extensions.outputs import lock_run_dir
     lock_run_dir(sys.argv[1])
     print('held', flush=True)
@@ -368,8 +367,8 @@ HOLD = textwrap.dedent("""
 @pytest.fixture
 def held_dir(tmp_path):
     run_dir = tmp_path / 'runs' / 'exp'
-    p = subprocess.Popen([sys.executable, '-c', HOLD.format(root=str(ROOT)), str(run_dir)], stdout=subprocess.PIPE,
-                         text=True)
+    p = subprocess.Popen([sys.executable, '-c', HOLD, str(run_dir)], stdout=subprocess.PIPE, text=True,
+                         env=with_pythonpath(ROOT))
     assert p.stdout.readline().strip() == 'held'
     yield run_dir, p
     p.kill()

@@ -19,12 +19,14 @@ compiled model (:func:`executed_nodes`, :func:`perf_counters`, :func:`node_table
 
 from __future__ import annotations
 
+import logging
 import statistics
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
 
+from extensions.deploy import openvino as ovd  # its require() imports openvino with the telemetry off
 from extensions.machine import cpu_flag_list
 
 from .settings import BenchmarkError
@@ -42,7 +44,6 @@ def is_openvino(kind: str) -> bool:
 def require(kinds) -> None:
     """Import openvino (and nncf for openvino-int8), or raise BenchmarkError naming the runtimes and the fix; only
     for the runtimes asked for."""
-    from extensions.deploy import openvino as ovd  # noqa: PLC0415
     kinds = [k for k in kinds if is_openvino(k)]
     if not kinds:
         return
@@ -69,7 +70,6 @@ def available() -> list[str]:
 
 
 def ov():
-    from extensions.deploy import openvino as ovd  # noqa: PLC0415  (keeps openvino's telemetry off)
     return ovd.require('openvino', ovd.OPENVINO_REQUIREMENT)
 
 
@@ -79,7 +79,7 @@ def describe() -> dict:
     d = {'openvino': o.get_version().split('-')[0], 'capabilities': list(o.Core().get_property(
         'CPU', 'OPTIMIZATION_CAPABILITIES')), 'cpu_flags': cpu_flag_list()}
     try:
-        import nncf  # noqa: PLC0415
+        import nncf
         d['nncf'] = nncf.__version__
     except ImportError:
         d['nncf'] = None
@@ -90,10 +90,9 @@ def describe() -> dict:
 def calibration(img: int, n: int = CALIBRATION) -> list:
     """[(image path, (img, img))] for NNCF: n training images of the built-in shapes data (generated once,
     deterministic), evenly spaced over the split, letterboxed as val.py feeds a static model."""
-    from extensions.datasets.shapes import ensure_shapes  # noqa: PLC0415
-    from extensions.deploy import openvino as ovd  # noqa: PLC0415
+    from extensions.datasets.shapes import ensure_shapes
 
-    from .build import quiet  # noqa: PLC0415
+    from .build import quiet
     with quiet():
         files = ovd.calibration_images(str(ensure_shapes(verbose=False)), (img, img))
     idx = np.unique(np.linspace(0, len(files) - 1, min(n, len(files))).round().astype(int))
@@ -107,11 +106,7 @@ def convert(onnx_file: Path):
 
 def quantize(model, calib: list, head: str):
     """NNCF INT8 of an ov.Model with the deployment's settings (extensions.deploy.openvino.quantize), quietly."""
-    import logging  # noqa: PLC0415
-
-    from extensions.deploy import openvino as ovd  # noqa: PLC0415
-
-    from .build import quiet, silent_stderr  # noqa: PLC0415
+    from .build import quiet, silent_stderr
     log = logging.getLogger('nncf')
     level = log.level
     log.setLevel(logging.ERROR)

@@ -33,7 +33,7 @@ __all__ = ['resolve_groups', 'prepare_device', 'run_info', 'available_runtimes',
 
 def prepare_device(device: str, threads: int):
     """The torch.device of a run (CUDA made current), with torch on `threads` CPU threads."""
-    import torch  # noqa: PLC0415  (the parts that measure need torch; --report-only does not)
+    import torch
     torch.set_num_threads(threads)
     d = torch.device(device)
     if d.type == 'cuda' and not torch.cuda.is_available():
@@ -46,9 +46,9 @@ def prepare_device(device: str, threads: int):
 def run_info(device: str, threads: int, command: str) -> RunInfo:
     """The machine and software of a run, as the report's Machine section states them: the CPU (and the GPU
     separately, on a CUDA device), versions, the load average now."""
-    import onnx  # noqa: PLC0415  (versions only)
-    import onnxruntime  # noqa: PLC0415
-    import torch  # noqa: PLC0415
+    import onnx
+    import onnxruntime
+    import torch
     d = torch.device(device)
     return RunInfo(date=dt.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z'), command=command,
                    cpu=cpu_model(), cpu_flags=cpu_flags(), cores=os.cpu_count(), threads=threads, device=d.type,
@@ -61,7 +61,7 @@ def available_runtimes(deploy: DeploySettings, device: str) -> tuple[list[str], 
     """(the runtimes to time, notes): those asked for by name (a missing openvino/nncf is then a BenchmarkError
     naming the fix, as is OpenVINO on a GPU run), or by default every one this environment has (what is left out
     goes into the notes)."""
-    from . import openvino as bov  # noqa: PLC0415  (imports openvino only when asked)
+    from . import openvino as bov
     ov = [k for k in deploy.runtimes if bov.is_openvino(k)]
     if device.startswith('cuda'):
         if ov and deploy.given:
@@ -81,7 +81,7 @@ def available_runtimes(deploy: DeploySettings, device: str) -> tuple[list[str], 
 def run_accuracy(groups: dict[str, list[Entry]], settings: AccuracySettings, progress) -> AccuracyResult:
     """Every model of the accuracy scales trained settings.seeds times per case; AccuracyFailed (naming model,
     case and seed) if any run failed: no mean of the seeds that happened to finish."""
-    from . import accuracy  # noqa: PLC0415  (torch, YOLOv5)
+    from . import accuracy
     return accuracy.measure(groups, settings, progress)
 
 
@@ -89,7 +89,7 @@ def run_speed(groups: dict[str, list[Entry]], speed: SpeedSettings, deploy: Depl
               progress) -> SpeedResult:
     """Per scale: cost, latency in each runtime, training throughput and memory, then the ratios; profiles of the
     models that miss a speed target (CPU). Fills each entry's results; returns the conditions of the timing."""
-    from . import cost, openvino, profiling, targets, timing, training  # noqa: PLC0415  (torch, YOLOv5, onnx)
+    from . import cost, openvino, profiling, targets, timing, training
     device = prepare_device(speed.device, speed.threads)
     runtimes, notes = available_runtimes(deploy, speed.device)
     res = SpeedResult(runtimes=runtimes, load_start=loadavg(), notes=notes)
@@ -133,7 +133,7 @@ def run_blocks(settings: BlocksSettings, progress) -> BlocksResult:
     """Every selected block and stage timed against timm's with the same weights, inference and training passes
     in alternating pairs; BenchmarkError without timm, on a case name it does not know, without a CUDA device
     for a CUDA run, or when a case's outputs differ from timm's (the two sides would not time the same function)."""
-    from . import reference  # noqa: PLC0415  (torch, timm)
+    from . import reference
     try:
         return reference.run(settings, progress)
     except (ValueError, ImportError, KeyError) as e:

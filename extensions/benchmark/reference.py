@@ -50,7 +50,7 @@ class _Case:
 
 def _timm():
     try:
-        import timm  # noqa: PLC0415  (an optional dependency of this part only)
+        import timm
     except ImportError as e:
         raise ImportError('the block-vs-timm timing needs timm. Fix: pip install timm (requirements.txt lists it)') \
             from e
@@ -58,19 +58,19 @@ def _timm():
 
 
 def _ds(c1: int, c2: int, stride: int):
-    from timm.models.resnet import downsample_avg  # noqa: PLC0415
+    from timm.models.resnet import downsample_avg
     return downsample_avg(c1, c2, 1, stride=stride) if stride > 1 or c1 != c2 else None
 
 
 def _block_cases(s: BlocksSettings) -> list[_Case]:
-    from timm.layers import SplitAttn, get_attn  # noqa: PLC0415
-    from timm.models.res2net import Bottle2neck as TBottle2neck  # noqa: PLC0415
-    from timm.models.resnest import ResNestBottleneck as TResNest  # noqa: PLC0415
-    from timm.models.resnet import Bottleneck as TBottleneck  # noqa: PLC0415
+    from timm.layers import SplitAttn, get_attn
+    from timm.models.res2net import Bottle2neck as TBottle2neck
+    from timm.models.resnest import ResNestBottleneck as TResNest
+    from timm.models.resnet import Bottleneck as TBottleneck
 
-    from ..res2net import Bottle2neck, Res2NetStage  # noqa: PLC0415
-    from ..resnest import ResNeStBottleneck, ResNeStStage, SplitAttention  # noqa: PLC0415
-    from ..resnet_rs import SEResNetDBottleneck, SEResNetDStage  # noqa: PLC0415
+    from ..res2net import Bottle2neck, Res2NetStage
+    from ..resnest import ResNeStBottleneck, ResNeStStage, SplitAttention
+    from ..resnet_rs import SEResNetDBottleneck, SEResNetDStage
 
     c, hw, relu = s.width, s.block_size, nn.ReLU
     se = get_attn('se')
@@ -102,7 +102,7 @@ def _block_cases(s: BlocksSettings) -> list[_Case]:
 def _stage_cases(s: BlocksSettings) -> list[_Case]:
     """Every registered pretrained-backbone stage (a ``ResNetStage`` with ``timm_keys``) of a family with a timm
     model, at ResNet-50's stage shapes, against that model's ``layer<k>``."""
-    from ..pretrained import stage_blocks, timm_model  # noqa: PLC0415
+    from ..pretrained import stage_blocks, timm_model
 
     timm = _timm()
     cases = []

@@ -19,8 +19,10 @@ import numpy as np
 import torch
 from models.yolo import Detect
 
+from extensions.deploy.openvino import detect_head_name
 from extensions.machine import Quiet
 
+from . import openvino as bov  # imports openvino and nncf only when a runtime asks for them
 from . import targets
 from .build import quiet
 from .cost import Built
@@ -124,7 +126,7 @@ def export_onnx(model, imgsz: int, f: Path, device, half: bool) -> Path:
 
 
 def ort_session(f: Path, threads: int, cuda: bool):
-    import onnxruntime as ort  # noqa: PLC0415  (optional: not needed with --no-onnx, nor in the memory probe)
+    import onnxruntime as ort
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
@@ -150,7 +152,7 @@ def prepare(device, runtimes: list[str], notes: list[str]) -> list[str]:
     that are timed on it: on GPU, onnx only with onnxruntime's CUDA provider. What applies goes into notes."""
     if device.type != 'cuda':
         return list(runtimes)
-    import onnxruntime as ort  # noqa: PLC0415  (optional: see ort_session)
+    import onnxruntime as ort
     ok = 'CUDAExecutionProvider' in ort.get_available_providers()
     if not ok and 'onnx' in runtimes:
         notes.append('onnxruntime has no CUDAExecutionProvider here: ONNX latency skipped on GPU.')
@@ -236,10 +238,8 @@ def make_runtime(kind: str, fms: dict, device, img: int, threads: int, files: On
         return TorchRuntime(fms, device, x.to(device, torch.float16 if cuda else torch.float32))
     if kind == 'onnx':
         return OrtRuntime(files, threads, cuda, xo)
-    from . import openvino as bov  # noqa: PLC0415  (openvino and nncf only when asked for)
     if not bov.is_openvino(kind):
         raise ValueError(f'unknown runtime {kind!r}')
-    from extensions.deploy.openvino import detect_head_name  # noqa: PLC0415
     calib = bov.calibration(img) if kind == 'openvino-int8' else None
     return bov.OpenVINORuntime(kind, threads, xo, files, lambda e: detect_head_name(fms[e.name]), calib,
                                say=pbar.set_description)

@@ -151,28 +151,28 @@ def measure(weights: Path, formats, data, img, project: Path, echo=False, name='
 def runner(fmt: Format, path: Path, x, threads: int):
     """A no-argument call running one batch-1 inference of the model at ``path`` on ``x`` (NCHW float32)."""
     if fmt.runtime == 'torch':
-        import torch  # noqa: PLC0415
-        from models.experimental import attempt_load  # noqa: PLC0415
+        import torch
+        from models.experimental import attempt_load
         m, xt = attempt_load(path, device=torch.device('cpu'), fuse=True).eval(), torch.from_numpy(x)
         return lambda: m(xt)
     if fmt.runtime == 'torchscript':
-        import torch  # noqa: PLC0415
+        import torch
         m, xt = torch.jit.load(str(path), map_location='cpu').eval(), torch.from_numpy(x)
         return lambda: m(xt)
     if fmt.runtime == 'onnx':
-        import onnxruntime as ort  # noqa: PLC0415
+        import onnxruntime as ort
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         s = ort.InferenceSession(str(path), so, providers=['CPUExecutionProvider'])
         return lambda: s.run(None, {s.get_inputs()[0].name: x})
     if fmt.runtime == 'openvino':  # compiled as DetectMultiBackend compiles it, with the thread count fixed
-        from . import openvino as ovd  # noqa: PLC0415
+        from . import openvino as ovd
         ov = ovd.require('openvino', ovd.OPENVINO_REQUIREMENT)
         _, config = ovd.precision_config()
         c = ov.Core().compile_model(str(next(path.glob('*.xml'))), 'CPU', {**config, 'INFERENCE_NUM_THREADS': threads})
         req = c.create_infer_request()
         return lambda: req.infer([x], share_inputs=True)
-    from extensions.tf.deploy import tflite_interpreter  # noqa: PLC0415
+    from extensions.tf.deploy import tflite_interpreter
     interpreter = tflite_interpreter()[0](model_path=str(path), num_threads=threads)
     interpreter.allocate_tensors()
     inp = interpreter.get_input_details()[0]
@@ -189,8 +189,8 @@ def runner(fmt: Format, path: Path, x, threads: int):
 
 def latency(rows: list[dict], img: int, rounds: int, threads: int) -> None:
     """rows[i]['latency_ms']: median ms of a batch-1 inference, the timed formats taking turns in every round."""
-    import numpy as np  # noqa: PLC0415
-    import torch  # noqa: PLC0415
+    import numpy as np
+    import torch
     torch.set_num_threads(threads)
     x = np.random.default_rng(0).random((1, 3, img, img), dtype=np.float32)
     runs = {i: runner(FORMATS[r['format']], Path(r['file']), x, threads) for i, r in enumerate(rows)

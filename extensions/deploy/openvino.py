@@ -25,10 +25,13 @@ from __future__ import annotations
 import importlib
 import math
 import os
+import re
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from extensions.compat import SETUP_HINT, MissingRequirementError, check_requirements
 
 sys.modules.setdefault('openvino_telemetry', None)  # no usage telemetry from openvino/nncf (see above)
 
@@ -48,13 +51,12 @@ class OpenVINOError(RuntimeError):
 
 
 def _logger():
-    from utils.general import LOGGER  # noqa: PLC0415 (the base's logger; the base is on sys.path by now)
+    from utils.general import LOGGER
     return LOGGER
 
 
 def require(module: str, requirement: str):
     """Import ``module`` (openvino or nncf) or raise MissingRequirementError naming the fix. Never installs."""
-    from extensions.compat import SETUP_HINT, MissingRequirementError, check_requirements  # noqa: PLC0415
     check_requirements(requirement)
     try:
         return importlib.import_module(module)
@@ -116,7 +118,7 @@ def export(model, im, file, onnx_file, metadata, half=False, int8=False, data=No
     out = output_dir(file, int8)
     out.mkdir(parents=True, exist_ok=True)
     ov.save_model(ov_model, str(out / f'{file.stem}.xml'), compress_to_fp16=bool(half))  # FP32 unless --half
-    from utils.general import yaml_save  # noqa: PLC0415
+    from utils.general import yaml_save
     yaml_save(out / f'{file.stem}.yaml', metadata)  # stride and names, read back by DetectMultiBackend
     weights = 'INT8 (NNCF)' if int8 else 'FP16' if half else 'FP32'
     log.info(f'{prefix} {weights} weights, input {tuple(im.shape)}')
@@ -134,8 +136,8 @@ def calibration_images(data, shape) -> list[Path]:
     if data is None or (not isinstance(data, str) and Path(data).resolve() == UPSTREAM_DEFAULT_DATA.resolve()):
         raise OpenVINOError('--int8 for OpenVINO calibrates on the training images of the model\'s data: pass '
                             '--data <data.yaml> (the yaml the model was trained with)')
-    from utils.dataloaders import IMG_FORMATS  # noqa: PLC0415
-    from utils.general import check_dataset, check_yaml, yaml_load  # noqa: PLC0415
+    from utils.dataloaders import IMG_FORMATS
+    from utils.general import check_dataset, check_yaml, yaml_load
     yaml_file = check_yaml(str(data))
     if not yaml_load(yaml_file).get('train'):
         raise OpenVINOError(f'--data {data} has no train: split, which --int8 calibrates on: add '
@@ -167,8 +169,8 @@ def letterbox_as_val(path, shape) -> np.ndarray:
     val.py (batch 1, square, no rect) resizes the long side to the image size (INTER_AREA when shrinking), then
     pads with 114 to the model's input shape without scaling up (LoadImagesAndLabels.load_image + letterbox).
     """
-    import cv2  # noqa: PLC0415
-    from utils.augmentations import letterbox  # noqa: PLC0415
+    import cv2
+    from utils.augmentations import letterbox
     im = cv2.imread(str(path))  # BGR
     if im is None:
         raise OpenVINOError(f'INT8 calibration: cannot read image {path}')
@@ -196,7 +198,6 @@ def ignored_scope(nncf, ov_model, head: str):
     pixel coordinates up to the image size; one INT8 range across both would cost whole pixels of box precision.
     ``validate`` (NNCF's default) makes a pattern that matches nothing an error instead of a silent INT8 head.
     """
-    import re  # noqa: PLC0415
     outputs = [r.input_value(0).get_node().get_friendly_name() for r in ov_model.get_results()]
     return nncf.IgnoredScope(patterns=[rf'/{re.escape(head)}/(?!m\.\d+/)'], names=outputs)
 

@@ -64,7 +64,7 @@ def tflite_converter(keras_model, weights):
     """A ``TFLiteConverter`` for the model exported from ``weights``: from its frozen SavedModel when
     ``export_saved_model`` wrote one (it always does before ``export_tflite``, and it holds the same function as
     ``keras_model``), else from ``keras_model``."""
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf
 
     if keras_model is None:
         raise ValueError('no TensorFlow model to convert: the SavedModel export failed (its error is above)')
@@ -79,7 +79,7 @@ def tflite_fp32(keras_model, weights, select_tf_ops: bool = False) -> Path:
     """Convert the exported model (:func:`tflite_converter`) to a float32 TFLite model (no quantisation) and write
     it to :func:`fp32_file`. ``select_tf_ops`` adds the TF ops the ``--nms`` head needs, as upstream does for
     float16."""
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf
 
     converter = tflite_converter(keras_model, weights)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -134,17 +134,17 @@ def tflite_interpreter():
     """``(Interpreter, load_delegate)`` of the first TFLite runtime installed: ``tflite_runtime``,
     ``ai_edge_litert``, TensorFlow's ``tf.lite``. Raises ``ModuleNotFoundError`` saying what to install."""
     try:
-        from tflite_runtime.interpreter import Interpreter, load_delegate  # noqa: PLC0415
+        from tflite_runtime.interpreter import Interpreter, load_delegate
         return Interpreter, load_delegate
     except ImportError:
         pass
     try:
-        from ai_edge_litert.interpreter import Interpreter, load_delegate  # noqa: PLC0415
+        from ai_edge_litert.interpreter import Interpreter, load_delegate
         return Interpreter, load_delegate
     except ImportError:
         pass
     try:
-        import tensorflow as tf  # noqa: PLC0415
+        import tensorflow as tf
     except ImportError as e:
         raise ModuleNotFoundError('running a .tflite model needs a TFLite runtime: pip install ai-edge-litert '
                                   '(or tensorflow-cpu, see requirements.txt)', name='tensorflow') from e

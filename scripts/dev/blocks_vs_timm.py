@@ -20,12 +20,14 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT), str(ROOT / 'yolov5')]
+import _bootstrap  # noqa: F401  (this checkout first on sys.path: scripts/_bootstrap.py)
+
+from extensions.benchmark.parts import run_blocks
+from extensions.benchmark.report import blocks_lines
+from extensions.benchmark.settings import BenchmarkError, BlocksSettings
 
 
 def parse_args(argv=None):
-    from extensions.benchmark.settings import BlocksSettings  # noqa: PLC0415
     d = BlocksSettings()
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--device', default=d.device, help='cpu, cuda or cuda:<i>')
@@ -54,9 +56,6 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     a, kw = parse_args(argv)
-    from extensions.benchmark.parts import run_blocks  # noqa: PLC0415
-    from extensions.benchmark.report import blocks_lines  # noqa: PLC0415
-    from extensions.benchmark.settings import BenchmarkError, BlocksSettings  # noqa: PLC0415
     try:
         settings = BlocksSettings(**kw)
         result = run_blocks(settings, None)

@@ -14,15 +14,12 @@ import argparse
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-for _p in (str(ROOT / 'yolov5'), str(ROOT)):  # the overlay and the YOLOv5 base
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
+import _bootstrap  # noqa: F401  (this checkout first on sys.path: scripts/_bootstrap.py)
 
-from extensions.benchmark.build import build, fused  # noqa: E402
-from extensions.benchmark.cost import gflops_at, param_count  # noqa: E402
-from extensions.benchmark.models import entry_for, plain_entry  # noqa: E402
-from extensions.families import FAMILIES, MODELS_YAML, SCALES  # noqa: E402
+from extensions.benchmark.build import build, fused
+from extensions.benchmark.cost import gflops_at, param_count
+from extensions.benchmark.models import entry_for, plain_entry
+from extensions.families import FAMILIES, MODELS_YAML, SCALES
 
 
 def params_gflops(cfg: str | Path, imgsz: int = 640) -> tuple[int, float]:

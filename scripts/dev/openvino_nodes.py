@@ -23,31 +23,31 @@ output before anything is measured) to compare export graphs; ``--list-variants`
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import re
 import sys
 import tempfile
+import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-for _p in (str(ROOT / 'yolov5'), str(ROOT)):  # the overlay and the YOLOv5 base
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
+import _bootstrap  # noqa: F401  (this checkout first on sys.path: scripts/_bootstrap.py)
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from res2_variants import _chain  # noqa: E402  (scripts/dev: the Bottle2neck forward from its splits)
+import numpy as np
+import torch
+import torch.nn.functional as F
+from res2_variants import _chain  # scripts/dev: the Bottle2neck forward from its splits
 
-from extensions import families  # noqa: E402
-from extensions.benchmark import openvino as bov  # noqa: E402
-from extensions.benchmark.build import build, fused  # noqa: E402
-from extensions.benchmark.models import plain_entry  # noqa: E402
-from extensions.benchmark.stats import ratio_stats  # noqa: E402
-from extensions.benchmark.timing import export_onnx  # noqa: E402
-from extensions.deploy.openvino import detect_head_name  # noqa: E402
-from extensions.machine import loadavg  # noqa: E402
+from extensions import families
+from extensions.benchmark import openvino as bov
+from extensions.benchmark.build import build, fused
+from extensions.benchmark.models import plain_entry
+from extensions.benchmark.stats import ratio_stats
+from extensions.benchmark.timing import export_onnx
+from extensions.deploy.openvino import detect_head_name
+from extensions.machine import loadavg
+from extensions.res2net import conv_chunks
 
 CPU = torch.device('cpu')
 LAYER = re.compile(r'/model\.(\d+)/')
@@ -120,7 +120,6 @@ def _resnest_forward(chunks: bool, weights):
         if sa.radix == 1:
             return self.__class__._shipped_forward(self, x)
         if chunks:
-            from extensions.res2net import conv_chunks  # noqa: PLC0415
             xs = _sa_convs(sa, [self.avd_first(t) for t in conv_chunks(self.conv1, x, sa.radix)])
         else:
             xs = sa.conv(self.avd_first(self.conv1(x))).split(sa.c2, 1)
@@ -142,7 +141,6 @@ VARIANTS: dict[str, tuple[str, str, str, object]] = {
 
 def apply_variants(names: list[str]):
     """Patch the named export variants in; returns a function that undoes it."""
-    import importlib  # noqa: PLC0415
     undo = []
     for n in names:
         _, mod, attr, new = VARIANTS[n]
@@ -179,7 +177,7 @@ def quantize(model, calib, head, qvariant: str | None):
     """bov.quantize (the deployment's settings), with a QVARIANTS change of nncf.quantize's arguments."""
     if not qvariant:
         return bov.quantize(model, calib, head)
-    import nncf  # noqa: PLC0415
+    import nncf  # noqa: PLC0415  (optional: only the INT8 variants need it)
     real = nncf.quantize
 
     def patched(m, ds, **kw):
@@ -193,7 +191,7 @@ def quantize(model, calib, head, qvariant: str | None):
 
 def check_onnx(fm, f: Path, img: int) -> float:
     """Max abs difference of the ONNX export (onnxruntime) from the fused PyTorch model on a fixed input."""
-    import onnxruntime as ort  # noqa: PLC0415
+    import onnxruntime as ort  # noqa: PLC0415  (optional: only the ONNX check needs it)
     x = torch.rand(1, 3, img, img, generator=torch.Generator().manual_seed(1))
     with torch.inference_mode():
         want = fm(x)[0].numpy()
@@ -320,7 +318,6 @@ def cpu_times(compiled: dict, x: np.ndarray, rounds: int) -> dict:
     """Process CPU time (s) of one inference of each compiled model, the models taking turns in every round.
     With one inference thread, CPU time leaves out the time the process waited for a core, so on a busy machine
     it says what wall time would on an idle one far more steadily (caches and memory bandwidth still shared)."""
-    import time  # noqa: PLC0415
     runs = {k: bov.runner(c, x) for k, c in compiled.items()}
     for f in runs.values():
         f()

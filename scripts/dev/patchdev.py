@@ -23,9 +23,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / 'scripts'))  # scripts/setup.py: the paths, the wheel and the patch helpers
-import setup as overlay  # noqa: E402
+from _bootstrap import ROOT  # this checkout first on sys.path (scripts/_bootstrap.py)
+
+import setup as overlay  # scripts/setup.py: the paths, the wheel and the patch helpers
 
 
 def git(git_dir: Path, *args, cwd=None, check=True) -> str:

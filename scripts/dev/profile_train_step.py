@@ -23,17 +23,22 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import types
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT), str(ROOT / 'yolov5')]
+from _bootstrap import ROOT  # this checkout first on sys.path (scripts/_bootstrap.py)
 
-import torch  # noqa: E402
-from torch.profiler import ProfilerActivity, profile  # noqa: E402
+import numpy as np
+import torch
+from models.yolo import Detect  # the base: on sys.path once _bootstrap imported extensions
+from torch.profiler import ProfilerActivity, profile
 
-from extensions.benchmark.training import Trainer, loss_hyp  # noqa: E402
+import extensions.registry as reg
+from extensions.benchmark.build import fused, quiet
+from extensions.benchmark.timing import ort_session
+from extensions.benchmark.training import Trainer, loss_hyp
 
 PLAIN = str(ROOT / 'yolov5' / 'models' / 'yolov5s.yaml')
 FORWARD_FILES = ('_layers', 'res2net', 'resnest', 'resnet_rs')
@@ -42,7 +47,6 @@ FORWARD_FILES = ('_layers', 'res2net', 'resnest', 'resnet_rs')
 def old_modules(rev: str) -> dict:
     """{class name: class} of the block modules at git revision ``rev``, loaded beside the current ones (as
     ``extensions._at_<module>``; registration disabled while loading)."""
-    import extensions.registry as reg  # noqa: PLC0415
     saved, classes = reg.register, {}
     reg.register = lambda cls=None, **kw: (lambda c: c) if cls is None else cls
     try:
@@ -80,10 +84,7 @@ def use_forwards(model, classes: dict) -> int:
 def onnx_session(model, imgsz: int, f: Path, threads: int):
     """The fused eval model exported as yolov5/export.py does (Detect in export mode, opset 17, static shape),
     without copying it (a copy would drop forwards bound by use_forwards), and an onnxruntime session of it."""
-    from models.yolo import Detect  # noqa: PLC0415
 
-    from extensions.benchmark.build import quiet  # noqa: PLC0415
-    from extensions.benchmark.timing import ort_session  # noqa: PLC0415
     for m in model.modules():
         if isinstance(m, Detect):
             m.inplace, m.dynamic, m.export = False, False, True
@@ -97,13 +98,11 @@ def onnx_session(model, imgsz: int, f: Path, threads: int):
 
 def onnx_pairs(ref_model, ext_model, imgsz: int, threads: int, pairs: int, names: tuple[str, str]) -> None:
     """Batch-1 onnxruntime latency of two fused models, alternating; prints the median ratio ref/ext."""
-    import tempfile  # noqa: PLC0415
 
-    import numpy as np  # noqa: PLC0415
     x = np.random.default_rng(0).random((1, 3, imgsz, imgsz), dtype=np.float32)
     with tempfile.TemporaryDirectory() as tmp:
         sess = [onnx_session(m, imgsz, Path(tmp) / f'{i}.onnx', threads) for i, m in enumerate((ref_model, ext_model))]
-        import onnx  # noqa: PLC0415
+        import onnx  # noqa: PLC0415  (only --onnx needs it)
         ops = [[n.op_type for n in onnx.load(str(Path(tmp) / f'{i}.onnx')).graph.node] for i in range(2)]
         print(f'onnx graphs: {len(ops[0])} and {len(ops[1])} nodes, node types in order '
               f'{"the same" if ops[0] == ops[1] else "different"}')
@@ -200,7 +199,6 @@ def main(argv=None) -> int:
             for k, c, ms in rows:
                 print(f'  {k:<42} {c:>6} {ms:>9.1f}')
     if a.onnx:
-        from extensions.benchmark.build import fused  # noqa: PLC0415
         (n0, r0), (n1, r1) = runs[-2:]
         f0, f1 = fused(r0.model), fused(r1.model)
         if a.against:

@@ -21,18 +21,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-for _p in (str(ROOT / 'yolov5'), str(ROOT)):  # the overlay and the YOLOv5 base
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
+from _bootstrap import ROOT  # this checkout first on sys.path (scripts/_bootstrap.py)
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from extensions.benchmark.build import build, fused  # noqa: E402
-from extensions.benchmark.models import entry_for, plain_entry  # noqa: E402
-from extensions.benchmark.stats import ratio_stats  # noqa: E402
-from extensions.benchmark.timing import (  # noqa: E402
+from extensions.benchmark.build import build, fused
+from extensions.benchmark.models import entry_for, plain_entry
+from extensions.benchmark.stats import ratio_stats
+from extensions.benchmark.timing import (
     Timer,
     alternate,
     export_onnx,
@@ -40,8 +37,8 @@ from extensions.benchmark.timing import (  # noqa: E402
     ort_session,
     torch_runner,
 )
-from extensions.machine import loadavg  # noqa: E402
-from extensions.res2net import Bottle2neck  # noqa: E402
+from extensions.machine import loadavg
+from extensions.res2net import Bottle2neck
 
 CPU = torch.device('cpu')
 
