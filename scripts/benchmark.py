@@ -1,17 +1,8 @@
 #!/usr/bin/env python3
 """Benchmark: plain YOLOv5 against each block family of extensions/families.py at the same scale.
 
-    python scripts/benchmark.py                                   # n and s: cost, latency, training throughput
-    python scripts/benchmark.py --accuracy --wait-idle 30         # + accuracy over 3 seeds, 2 cases: slow (hours)
-    python scripts/benchmark.py --only accuracy                   # the accuracy part alone (report in runs/)
-    python scripts/benchmark.py --only blocks --threads 2         # blocks and stages against timm's (in runs/)
-    python scripts/benchmark.py --quick --out /tmp/bench          # smoke test (n scale, small image, 3 runs)
-    python scripts/benchmark.py --device cuda --runtimes torch    # GPU: fp16, synchronised CUDA timing
-    python scripts/benchmark.py --report-only                     # rewrite docs/benchmark/ from benchmark.json
-    python scripts/benchmark.py --only accuracy --device 0 --acc-data my.yaml --acc-img 640 --epochs 100 \\
-        --seeds 5 --pretrained yolov5s.pt --acc-scales s --scales s   # your data, on a GPU
-
-Options become settings (extensions/benchmark/settings.py); the parts (parts.py) run, accuracy first.
+Example commands: README "What the blocks cost". Options become settings (extensions/benchmark/settings.py);
+the parts (parts.py) run, accuracy first.
 """
 
 from __future__ import annotations
