@@ -76,12 +76,14 @@ def test_fit_lowers_every_swapped_layer_error(tiny, family):
     r = warm_start(tiny.plain, cfg, tiny.data, FIT)
     assert [f.index for f in r.layers] == [2, 4, 6, 8, 13, 17, 20, 23]  # yolov5n's C3 layers
     assert all(f.student == family.c3 and f.teacher == 'C3' for f in r.layers)
-    ratios = {f.index: f.after / f.before for f in r.layers}
     errors = [(f.index, round(f.before, 3), round(f.after, 3)) for f in r.layers]
+    exact = [f for f in r.layers if f.before < 1e-6]  # a block C3's copied tensors already make exact (a C3 alike)
+    assert all(f.after <= 0.05 for f in exact), errors
+    ratios = {f.index: f.after / f.before for f in r.layers if f not in exact}
     # stride 4-16 layers: 16x16 to 4x4 maps at 64 px. The stride-32 ones (8, 23) see 2x2 maps of 96 images here,
     # too few for ResNeSt's pooled attention to generalise in 150 steps; they count in the mean only
-    assert all(ratios[i] < 1.0 for i in (2, 4, 6, 13, 17, 20)), errors
-    assert float(np.mean(list(ratios.values()))) <= 0.8, errors
+    assert all(ratios[i] < 1.0 for i in (2, 4, 6, 13, 17, 20) if i in ratios), errors
+    assert not ratios or float(np.mean(list(ratios.values()))) <= 0.8, errors
     got, total, left = train_transfer(r.checkpoint, cfg, 3)
     assert (got, total) == (r.transferable, r.total) and left == ['model.24.anchors']
 
