@@ -145,6 +145,7 @@ def load_checkpoint(f, map_location='cpu', trust: bool | None = None):
     trust = trusted() if trust is None else trust
     try:
         if trust:
+            # trusted: only under YOLOV5_TRUST_CHECKPOINTS=1 or trust=True, the user's explicit opt-in for this file
             ckpt = torch.load(path, map_location=map_location, weights_only=False)
         else:
             allow = [(obj, name) for name, obj in allowed_globals().items()]
