@@ -667,7 +667,7 @@ def test_a_case_with_its_own_start_checkpoint(tmp_path, monkeypatch):
         req.out_dir.mkdir(parents=True, exist_ok=True)
         (req.out_dir / 'start.pt').write_bytes(b'x')
         return {'weights': str(req.out_dir / 'start.pt'), 'map_start': 0.2, 'map_plain': 0.25, 'cpu_s': 90.0,
-                'transferable': [546, 547], 'layers': [[2, 0.47, 0.14, 0.15]]}
+                'val_cpu_s': 6.0, 'data': 'shapes.yaml', 'transferable': [546, 547], 'layers': [[2, 0.47, 0.14, 0.15]]}
 
     case = cases.Case('lukewarm', 'fine-tuned from a lukewarm start', 'lukewarm', '**Lukewarm**: {checkpoints}.',
                       'Fine-tuned from the lukewarm start', pretrained=True, start=start)
@@ -681,20 +681,36 @@ def test_a_case_with_its_own_start_checkpoint(tmp_path, monkeypatch):
     assert [(j.case, j.entry.name) for j in p['jobs'][:4]] == [
         ('scratch', 'yolov5n'), ('scratch', 'yolov5n-res2'), ('lukewarm', 'yolov5n'), ('lukewarm', 'yolov5n-res2')]
     made_by_run: dict = {}
-    w = accuracy.start_weights(p['jobs'][3], {'weights': str(tmp_path / 'plain.pt')}, tmp_path, made_by_run, st)
+    pre = {'weights': str(tmp_path / 'plain.pt'), 'data_yaml': str(tmp_path / 'shapes.yaml')}  # trained on shapes
+    w = accuracy.start_weights(p['jobs'][3], pre, tmp_path, made_by_run, st)
     assert Path(w['weights']).read_bytes() == b'x'
     seed1 = next(j for j in p['jobs'] if (j.case, j.entry.name, j.seed) == ('lukewarm', 'yolov5n-res2', 8))
-    assert accuracy.start_weights(seed1, {'weights': str(tmp_path / 'plain.pt')}, tmp_path, made_by_run, st) == w
+    assert accuracy.start_weights(seed1, pre, tmp_path, made_by_run, st) == w
     assert len(made) == 1 and made[0].cfg == 'r.yaml' and made[0].plain == tmp_path / 'plain.pt'
     assert made[0].out_dir == tmp_path / 'start' / 'lukewarm-yolov5n-res2' and made[0].seed == 7  # the --seed
     assert made[0].family == 'res2' and made[0].data_yaml == tmp_path / 'demo.yaml'
+    assert made[0].plain_data == tmp_path / 'shapes.yaml'  # the checkpoint's own task, for its mAP before tuning
     assert report_accuracy.title('lukewarm') == 'fine-tuned from a lukewarm start'
     assert report_accuracy.starts_from_checkpoint('lukewarm') and not report_accuracy.starts_from_checkpoint('scratch')
-    run = {'seed': 7, 'mAP50-95': 0.3, 'mAP50': 0.5, 'P': 0.5, 'R': 0.5, 'start': {k: v for k, v in w.items()
-                                                                                    if k != 'weights'}}
+    run = {'seed': 7, 'mAP50-95': 0.3, 'mAP50': 0.5, 'P': 0.5, 'R': 0.5, 'cpu_s': 840.0,
+           'start': {k: v for k, v in w.items() if k != 'weights'}}
     summary = accuracy.summarise_model([run, {**run, 'seed': 8}])
     lines = report_accuracy.start_lines({'models': {'yolov5n-res2': summary}}, ['yolov5n-res2'])
-    assert lines[-1] == '| yolov5n-res2 | 0.200 | 0.250 | 0.80 | 546/547 | 2: 0.47->0.14 (0.15) | 1.5 |'
+    # CPU: 90 s less the 6 s of mAP evaluation = 1.40 min, 10% of the 840 s fine-tuning run
+    assert lines[-3] == '| yolov5n-res2 | 0.200 | 0.250 | 0.80 | 546/547 | 2: 0.47->0.14 (0.15) | 1.40 | 10% |'
+    assert '(shapes.yaml)' in lines[-1]
+
+
+def test_plain_yolov5_of_the_warm_case_is_its_finetune_run():
+    """Plain YOLOv5 starts from the plain checkpoint in both finetune and warm: the same training, run once."""
+    plain, res2 = models.plain_entry('n'), Entry('yolov5n-res2', 'r.yaml', 'n', 'res2', 'res2')
+    done = {'seed': 1, 'mAP50-95': 0.4, 'run': 'demo-finetune-yolov5n-seed1'}
+    runs = {'demo': {'finetune': {'yolov5n': [{**done, 'seed': 0}, done]}}}
+    twin = accuracy.plain_twin(accuracy.Job(plain, 'demo', Path('d.yaml'), 'warm', 1, 20, 160), runs)
+    assert twin == {**done, 'same_as': 'finetune'}
+    assert accuracy.plain_twin(accuracy.Job(res2, 'demo', Path('d.yaml'), 'warm', 1, 20, 160), runs) is None
+    assert accuracy.plain_twin(accuracy.Job(plain, 'demo', Path('d.yaml'), 'warm', 2, 20, 160), runs) is None
+    assert accuracy.plain_twin(accuracy.Job(plain, 'demo', Path('d.yaml'), 'scratch', 1, 20, 160), runs) is None
 
 
 def test_warm_case_starts_plain_yolov5_from_the_plain_checkpoint(tmp_path):

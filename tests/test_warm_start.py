@@ -1,10 +1,11 @@
 """Warm start (docs/warm_start.md): extensions/warm_start/ and scripts/warm_start.py on a tiny plain yolov5n.
 
-The plain checkpoints have random weights and BatchNorm statistics of the data (a random model computes
-data-normalised features, as a trained one does); a handful of synthetic 64 px images. Per family: every swapped
-layer is fitted closer to the plain layer it replaces, and train.py's transfer takes every tensor of the start
-model but the anchors; once through the command line and train.py itself. Bad input exits 2 with one line and
-writes nothing.
+The plain checkpoints start from random weights and get BatchNorm statistics of the data; the one every family
+is fitted to first trains 60 AdamW steps (seconds) on a handful of synthetic 64 px images, so its layers compute
+features of the data (a random layer is a full-rank random map that no other block design imitates closely).
+Per family: every swapped layer's error is at least halved by the fit, and train.py's transfer takes every tensor
+of the start model but the anchors; once through the command line and train.py itself. Bad input exits 2 with
+one line and writes nothing.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ import numpy as np
 import pytest
 import torch
 import warm_start as cli  # scripts/warm_start.py
+import yaml
 from conftest import BASE
 from e2e_utils import nonet_env, run_yolo
 from models.yolo import Model
+from utils.dataloaders import create_dataloader
 from utils.general import intersect_dicts
+from utils.loss import ComputeLoss
 from utils.torch_utils import de_parallel
 
 from extensions.compat import load_checkpoint
@@ -36,17 +40,36 @@ FIT = WarmStartSettings(img=64, steps=150, e2e_steps=0, batch=12, lr=5e-3, val_i
                         evaluate=False)  # layer-wise only: the per-layer errors with the plain model's inputs
 
 
-def plain_checkpoint(path: Path, cfg: Path, nc: int, images: Images, seed: int = 1) -> Path:
-    """A plain YOLOv5 checkpoint as train.py saves it (model in half), random weights, BN statistics of ``images``."""
+def plain_checkpoint(path: Path, cfg: Path, nc: int, images: Images, seed: int = 1, data: Path | None = None,
+                     steps: int = 0) -> Path:
+    """A plain YOLOv5 checkpoint as train.py saves it (model in half): random weights with BN statistics of
+    ``images``, or with ``steps``, trained that many AdamW steps (batch 16) on ``data``'s train split with YOLOv5's
+    loss (seconds at 64 px: a teacher whose layers compute features of the data, not random maps of it)."""
     torch.manual_seed(seed)
     model = Model(str(cfg), ch=3, nc=nc)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.reset_running_stats()
-            m.momentum = None
-    model.train()
-    with torch.no_grad():
-        model(images.batch(range(len(images)), False))
+    if steps:
+        model.hyp, model.nc = yaml.safe_load((BASE / 'data' / 'hyps' / 'hyp.scratch-low.yaml').read_text()), nc
+        loader = create_dataloader(str(data.parent / 'images' / 'train'), images.img, 16, 32, hyp=model.hyp,
+                                   workers=0, prefix='')[0]
+        opt, loss_fn, n = torch.optim.AdamW(model.parameters(), lr=2e-3), ComputeLoss(model), 0
+        model.train()
+        while n < steps:
+            for imgs, targets, *_ in loader:
+                loss = loss_fn(model(imgs.float() / 255), targets)[0]
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                n += 1
+                if n == steps:
+                    break
+    else:  # random weights: BN statistics of the data (a trained model has its own)
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.reset_running_stats()
+                m.momentum = None
+        model.train()
+        with torch.no_grad():
+            model(images.batch(range(len(images)), False))
     model.eval()
     torch.save({'epoch': -1, 'model': de_parallel(model).half(), 'ema': None, 'optimizer': None,
                 'best_fitness': None, 'updates': None, 'opt': None, 'git': None, 'date': None}, path)
@@ -58,7 +81,8 @@ def tiny(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('warm')
     data = ensure_shapes(tmp / 'shapes', img=64, train=96, val=8, seed=3, classes=3, scene='demo', verbose=False)
     images = Images(image_files(data.parent / 'images' / 'train', 'train'), 64, 96, np.random.default_rng(0))
-    return SimpleNamespace(tmp=tmp, data=data, plain=plain_checkpoint(tmp / 'plain.pt', PLAIN_N, 3, images),
+    return SimpleNamespace(tmp=tmp, data=data, plain=plain_checkpoint(tmp / 'plain.pt', PLAIN_N, 3, images,
+                                                                      data=data, steps=60),
                            plain5=plain_checkpoint(tmp / 'plain-nc5.pt', PLAIN_N, 5, images),
                            plain_s=plain_checkpoint(tmp / 'plain-s.pt', BASE / 'models' / 'yolov5s.yaml', 3, images))
 
@@ -79,11 +103,7 @@ def test_fit_lowers_every_swapped_layer_error(tiny, family):
     errors = [(f.index, round(f.before, 3), round(f.after, 3)) for f in r.layers]
     exact = [f for f in r.layers if f.before < 1e-6]  # a block C3's copied tensors already make exact (a C3 alike)
     assert all(f.after <= 0.05 for f in exact), errors
-    ratios = {f.index: f.after / f.before for f in r.layers if f not in exact}
-    # stride 4-16 layers: 16x16 to 4x4 maps at 64 px. The stride-32 ones (8, 23) see 2x2 maps of 96 images here,
-    # too few for ResNeSt's pooled attention to generalise in 150 steps; they count in the mean only
-    assert all(ratios[i] < 1.0 for i in (2, 4, 6, 13, 17, 20) if i in ratios), errors
-    assert not ratios or float(np.mean(list(ratios.values()))) <= 0.8, errors
+    assert all(f.after <= 0.5 * f.before for f in r.layers if f not in exact), errors  # every layer at least halved
     got, total, left = train_transfer(r.checkpoint, cfg, 3)
     assert (got, total) == (r.transferable, r.total) and left == ['model.24.anchors']
 

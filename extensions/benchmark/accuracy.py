@@ -444,8 +444,19 @@ def start_weights(job: Job, pre: dict, project: Path, made: dict | None = None, 
         made[key] = case.start(StartRequest(
             cfg=job.entry.cfg, family=job.entry.family, plain=Path(pre['weights']),
             out_dir=project / 'start' / f'{case.key}-{job.entry.name}', data_yaml=Path(job.data_yaml), img=job.img,
-            seed=st.seed, device=st.device or 'cpu'))
+            seed=st.seed, device=st.device or 'cpu',
+            plain_data=Path(pre['data_yaml']) if pre.get('data_yaml') else None))
     return made[key]
+
+
+def plain_twin(job: Job, runs: dict) -> dict | None:
+    """For plain YOLOv5 in a case with its own start (``warm``): the finished ``finetune`` run of the same seed,
+    which is the same training (plain YOLOv5 starts from the plain checkpoint in both), marked ``same_as``."""
+    if not (CASES[job.case].start and job.entry.family is None):
+        return None
+    done = runs.get(job.data, {}).get('finetune', {}).get(job.entry.name, [])
+    r = next((r for r in done if r['seed'] == job.seed and 'error' not in r), None)
+    return {**r, 'same_as': 'finetune'} if r else None
 
 
 def measure(groups: dict, st: AccuracySettings, pbar) -> AccuracyResult:
@@ -473,6 +484,11 @@ def measure(groups: dict, st: AccuracySettings, pbar) -> AccuracyResult:
                          'epochs': job.epochs, **r}
     runs, made = {}, {}
     for job in p['jobs']:
+        twin = plain_twin(job, runs)
+        if twin:  # plain YOLOv5 of a start case trains exactly as in finetune (same command, seed, start): reuse it
+            runs.setdefault(job.data, {}).setdefault(job.case, {}).setdefault(job.entry.name, []).append(twin)
+            pbar.update(job.epochs)
+            continue
         if CASES[job.case].pretrained:
             pre = pretrained[job.entry.scale]
             if 'error' in pre:

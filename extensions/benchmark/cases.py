@@ -28,7 +28,8 @@ from pathlib import Path
 @dataclass(frozen=True)
 class StartRequest:
     """What a case's ``start`` gets: the model's YAML and family key (None for plain YOLOv5), the plain checkpoint
-    of its scale, a directory of its own, and the dataset, image size, seed and device of the runs."""
+    of its scale, a directory of its own, and the dataset, image size, seed and device of the runs;
+    ``plain_data``: the data yaml the plain checkpoint was trained on (None for a given checkpoint)."""
 
     cfg: str
     family: str | None
@@ -38,6 +39,7 @@ class StartRequest:
     img: int
     seed: int
     device: str
+    plain_data: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -53,18 +55,22 @@ class Case:
 
 def warm_start_checkpoint(req: StartRequest) -> dict:
     """The ``warm`` case's start: the plain checkpoint warm-started into the model's YAML (plain YOLOv5 itself
-    starts from the plain checkpoint, as in ``finetune``)."""
+    starts from the plain checkpoint, as in ``finetune``). Fitted on the images of the task the checkpoint was
+    trained on, with its classes: the start's val mAP before fine-tuning then reads against the checkpoint's own on
+    the same val split, and train.py re-initialises the Detect head for the runs' classes exactly as it does for
+    plain YOLOv5 in ``finetune`` (a given checkpoint: the runs' data and classes)."""
     if req.family is None:
         return {'weights': str(req.plain)}
     from extensions.outputs import save_atomic  # noqa: PLC0415 (this module stays standard library only)
     from extensions.warm_start import WarmStartSettings, warm_start  # noqa: PLC0415
 
-    r = warm_start(req.plain, Path(req.cfg), req.data_yaml,
+    r = warm_start(req.plain, Path(req.cfg), req.plain_data or req.data_yaml,
                    WarmStartSettings(img=req.img, seed=req.seed, device=req.device))
     req.out_dir.mkdir(parents=True, exist_ok=True)
     out = req.out_dir / 'start.pt'
     save_atomic(r.checkpoint, out)
     return {'weights': str(out), 'map_plain': r.map_plain, 'map_start': r.map_start, 'cpu_s': r.cpu_s,
+            'val_cpu_s': r.val_cpu_s, 'data': str(req.plain_data or req.data_yaml),
             'transferable': [r.transferable, r.total],
             'layers': [[f.index, f.before, f.after, f.chained] for f in r.layers]}
 
@@ -80,8 +86,10 @@ WARM = Case(
     'warm', 'fine-tuned from a warm start of the plain checkpoint', 'warm-started from plain YOLOv5',
     '**Warm-started**: the same plain checkpoint put into each family YAML by `scripts/warm_start.py` '
     '(`extensions.warm_start`: tensors copied, every swapped block fitted to reproduce the plain layer it replaces '
-    'on the fine-tuning data, fitting seed `--seed`, once per model), then fine-tuned exactly as in the fine-tuned '
-    'case. Checkpoints: {checkpoints}.',
+    'on the images of the task the checkpoint was trained on, with its classes, fitting seed `--seed`, once per '
+    'model), then fine-tuned exactly as in the fine-tuned case (train.py re-initialises the Detect head for the '
+    'new classes, as it does for plain YOLOv5). Plain YOLOv5\'s rows are its fine-tuned runs: the same training. '
+    'Checkpoints: {checkpoints}.',
     'Fine-tuned from the warm start', pretrained=True, start=warm_start_checkpoint)
 CASES = {c.key: c for c in (SCRATCH, FINETUNE, WARM)}  # in the order they are trained and reported
 DEFAULT_CASES = ('scratch', 'finetune')  # warm is opt-in: a warm start per model and a run per model and seed more

@@ -156,15 +156,22 @@ def start_lines(b: dict, order: list) -> list[str]:
     if not made:
         return []
     L = ['', '| start checkpoint of | val mAP50-95 before fine-tuning | plain checkpoint | ratio | tensors '
-         'transferred | per-layer rel. error: copy -> fit (own input) | CPU min to make |',
-         '|---|---:|---:|---:|---:|---|---:|']
+         'transferred | per-layer rel. error: copy -> fit (own input) | CPU min to make | of a fine-tuning run |',
+         '|---|---:|---:|---:|---:|---|---:|---:|']
     for name, st in made:
         a, p = st.get('map_start'), st.get('map_plain')
         t = st.get('transferable')
         errs = ', '.join(f'{i}: {x:.2f}->{y:.2f} ({z:.2f})' for i, x, y, z in st.get('layers', []))
+        cpu = st['cpu_s'] - (st.get('val_cpu_s') or 0.0) if st.get('cpu_s') is not None else None
+        run = b['models'][name].get('cpu_s_mean')
         L.append(f'| {name} | {fnum(a)} | {fnum(p)} | {fr(a / p if a is not None and p else None, 2)} | '
-                 f'{f"{t[0]}/{t[1]}" if t else "-"} | {errs or "-"} | '
-                 f'{fr(st["cpu_s"] / 60 if st.get("cpu_s") is not None else None, 1)} |')
+                 f'{f"{t[0]}/{t[1]}" if t else "-"} | {errs or "-"} | {fr(cpu / 60 if cpu is not None else None, 2)}'
+                 f' | {f"{100 * cpu / run:.0f}%" if cpu is not None and run else "-"} |')
+    data = {st['data'] for _, st in made if st.get('data')}
+    L += ['', 'Start checkpoints: val mAP50-95 on the val split of the data they were fitted on'
+          + (f' ({", ".join(sorted(data))})' if data else '') + ', before any fine-tuning; CPU min: process CPU '
+          'time of the warm start without its two mAP evaluations, and its share of the model\'s mean fine-tuning '
+          'run above.']
     return L
 
 

@@ -184,9 +184,45 @@ class Parts:
         self.student.eval()
 
 
-def distil(teacher, parts: Parts, images: Images, *, steps: int, batch: int, lr: float, device,
-           own_inputs: bool = False, progress: Callable | None = None, stage: str = 'layers') -> list[float]:
-    """Fit the student's swapped layers (``parts``) to the teacher's for ``steps`` Adam steps (cosine schedule).
+class Pool:
+    """Fitting batches with the teacher's inputs and outputs of the swapped layers ``idx``, computed once: the
+    teacher runs once per image, not once per step. ``batches`` augmented batches of ``batch`` images, at most
+    ``max_mb`` MiB of activations; when that holds fewer batches, :meth:`refresh` draws new ones after every pass."""
+
+    def __init__(self, teacher, images: Images, idx, batches: int, batch: int, device, max_mb: float):
+        self.teacher, self.images, self.idx, self.batch, self.device = teacher, images, list(idx), batch, device
+        self.items, self.limit, self.wanted = [], batches, batches
+        self._fill(max_mb)
+
+    def _draw(self) -> tuple:
+        x = self.images.batch(self.images.rng.integers(0, len(self.images), self.batch), True).to(self.device)
+        tin, tout = teacher_run(self.teacher, x, self.idx)
+        return x, tin, tout
+
+    def _fill(self, max_mb: float | None = None) -> None:
+        self.items = [self._draw()]
+        if max_mb is not None:  # activations of one batch -> how many fit
+            mb = sum(t.numel() * t.element_size() for d in self.items[0][1:] for t in d.values()) / 2 ** 20
+            self.limit = max(1, min(self.wanted, int(max_mb // max(mb, 1e-6))))
+        self.items += [self._draw() for _ in range(self.limit - 1)]
+
+    @property
+    def complete(self) -> bool:
+        """Whether every wanted batch is held (else the pool is redrawn after each pass)."""
+        return self.limit == self.wanted
+
+    def __getitem__(self, step: int) -> tuple:
+        """``(x, teacher inputs, teacher outputs)`` of step ``step``: the pool in turn, redrawn after each pass
+        when incomplete."""
+        if step and step % self.limit == 0 and not self.complete:
+            self._fill()
+        return self.items[step % self.limit]
+
+
+def distil(parts: Parts, pool: Pool, *, steps: int, lr: float, own_inputs: bool = False,
+           progress: Callable | None = None, stage: str = 'layers') -> list[float]:
+    """Fit the student's swapped layers (``parts``) to the teacher's for ``steps`` Adam steps (cosine schedule)
+    on the batches of ``pool``.
 
     ``own_inputs`` False: every layer alone on the teacher's input (layer-wise); True: the whole student
     forward on its own inputs (end to end), the same per-layer targets. Returns the loss of every step (the mean
@@ -198,8 +234,7 @@ def distil(teacher, parts: Parts, images: Images, *, steps: int, batch: int, lr:
     parts.train()
     try:
         for step in range(steps):
-            x = images.batch(images.rng.integers(0, len(images), batch), True).to(device)
-            tin, tout = teacher_run(teacher, x, idx)
+            x, tin, tout = pool[step]
             if own_inputs:
                 rec = Recorder(student, idx)
                 try:
@@ -222,10 +257,10 @@ def distil(teacher, parts: Parts, images: Images, *, steps: int, batch: int, lr:
     return losses
 
 
-def recalibrate_bn(teacher, parts: Parts, images: Images, batch: int, device, own_inputs: bool,
-                   batches: int = 16) -> None:
+def recalibrate_bn(parts: Parts, pool: Pool, own_inputs: bool, batches: int = 16) -> None:
     """Re-estimate the running statistics of the new BatchNorm layers of the swapped layers on up to ``batches``
-    batches (a plain average: momentum None), with the inputs the layers see (the teacher's or the student's)."""
+    batches of ``pool`` (a plain average: momentum None), with the inputs the layers see (the teacher's or the
+    student's)."""
     student, idx, bns = parts.student, parts.idx, parts.new_bns
     if not bns:
         return
@@ -236,12 +271,11 @@ def recalibrate_bn(teacher, parts: Parts, images: Images, batch: int, device, ow
     parts.train()
     try:
         with torch.no_grad():
-            for n in range(batches):
-                x = images.batch(images.rng.integers(0, len(images), batch), n > 0).to(device)
+            for n in range(min(batches, pool.limit)):
+                x, tin, _ = pool[n]
                 if own_inputs:
                     student(x)
                 else:
-                    tin = teacher_run(teacher, x, idx)[0]
                     for i in idx:
                         student.model[i](tin[i])
     finally:
