@@ -104,7 +104,8 @@ def main(argv=None) -> int:
         ratio = f' ({r.map_start / r.map_plain:.2f}x plain)' if r.map_plain else ''
         print(f'val mAP50-95 at {a.img}: plain checkpoint {plain}, start checkpoint {r.map_start:.3f}{ratio} '
               f'(before fine-tuning)')
-    print(f'warm start took {r.cpu_s / 60:.1f} CPU min ({r.wall_s / 60:.1f} min wall)\n'
+    print(f'warm start took {(r.cpu_s - r.val_cpu_s) / 60:.2f} CPU min, plus {r.val_cpu_s / 60:.2f} for the mAP '
+          f'evaluations ({r.wall_s / 60:.1f} min wall in all)\n'
           f'wrote {out} (nc={r.nc}; train.py transfers {r.transferable}/{r.total} items: all but the anchors). '
           f'Fine-tune with:\n  python yolov5/train.py --weights {out} --cfg {a.cfg} --data {a.data}')
     return 0

@@ -33,6 +33,7 @@ from extensions.families import FAMILIES
 from extensions.pretrained import build_model
 from extensions.warm_start import WarmStartSettings, warm_start
 from extensions.warm_start.fit import Images, image_files
+from extensions.warm_start.layers import copy_matching, pair_layers
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 PLAIN_N = BASE / 'models' / 'yolov5n.yaml'
@@ -106,6 +107,22 @@ def test_fit_lowers_every_swapped_layer_error(tiny, family):
     assert all(f.after <= 0.5 * f.before for f in r.layers if f not in exact), errors  # every layer at least halved
     got, total, left = train_transfer(r.checkpoint, cfg, 3)
     assert (got, total) == (r.transferable, r.total) and left == ['model.24.anchors']
+
+
+@pytest.mark.parametrize('scale', ['n', 's', 'm', 'l', 'x'])
+def test_every_scale_pairs_and_copies_all_but_the_swapped_bottlenecks(scale):
+    """At every scale each family YAML pairs with plain YOLOv5 layer by layer: C3 layers swapped, everything else
+    copied, and every tensor copied but (at most) those of the swapped C3s' inner blocks (``m``)."""
+    torch.manual_seed(0)
+    teacher = Model(str(BASE / 'models' / f'yolov5{scale}.yaml'), ch=3, nc=80).eval()
+    for family in FAMILIES:
+        student = build_model(family.yaml(scale), nc=80)
+        pairs = pair_layers(teacher, student, 'plain', family.yaml(scale).name)
+        swaps = [p.index for p in pairs if p.kind == 'swap']
+        assert swaps == [2, 4, 6, 8, 13, 17, 20, 23] and {p.kind for p in pairs} == {'copy', 'swap'}
+        counts = copy_matching(teacher, student, pairs)
+        inner = {k for k in student.state_dict() if any(k.startswith(f'model.{i}.m.') for i in swaps)}
+        assert counts['keys'] >= set(student.state_dict()) - inner, family.key
 
 
 def test_other_class_count_keeps_box_rows(tiny):
