@@ -6,7 +6,8 @@ section (:mod:`.report`).
 
 * :func:`run_accuracy`: every model trained over seeds in each case (:mod:`.accuracy`);
 * :func:`run_speed`: cost, latency in every runtime, training throughput and memory, profiles of missed targets;
-* :func:`run_blocks`: each block and backbone stage with a timm counterpart against timm's (:mod:`.reference`).
+* :func:`run_blocks`: each block and backbone stage with a timm counterpart against timm's (:mod:`.reference`);
+* :func:`run_gpu`: each model against its plain reference on a GPU, inference and training (:mod:`.gpu`).
 
 ``progress`` is a tqdm-like bar (``set_description``, ``update``, ``total``, ``refresh``, ``set_postfix_str``)
 the caller owns; the library writes nothing else.
@@ -24,11 +25,11 @@ from pathlib import Path
 from extensions.machine import CpuWatch, Quiet, cpu_flags, cpu_model, loadavg
 
 from .models import resolve_groups
-from .results import AccuracyResult, BlocksResult, Entry, RunInfo, SpeedResult
-from .settings import AccuracySettings, BenchmarkError, BlocksSettings, DeploySettings, SpeedSettings
+from .results import AccuracyResult, BlocksResult, Entry, GpuResult, RunInfo, SpeedResult
+from .settings import AccuracySettings, BenchmarkError, BlocksSettings, DeploySettings, GpuSettings, SpeedSettings
 
 __all__ = ['resolve_groups', 'prepare_device', 'run_info', 'available_runtimes', 'run_accuracy', 'run_speed',
-           'run_blocks']
+           'run_blocks', 'run_gpu']
 
 
 def prepare_device(device: str, threads: int):
@@ -142,3 +143,14 @@ def run_blocks(settings: BlocksSettings, progress) -> BlocksResult:
         if 'differs from timm' not in str(e):
             raise
         raise BenchmarkError(f'blocks part: {e}') from e
+
+
+def run_gpu(settings: GpuSettings, progress) -> GpuResult:
+    """Every model of the GPU part against its plain reference: batch-1 latency (eager, CUDA graph), batch
+    throughput, the AMP training step with train.py's determinism and with cudnn.benchmark; BenchmarkError without
+    timm or without a CUDA device for a CUDA run. The CUDA-only passes are recorded as skipped on the CPU."""
+    from . import gpu
+    try:
+        return gpu.run(settings, progress)
+    except (ValueError, ImportError) as e:
+        raise BenchmarkError(f'gpu part: {e}') from e

@@ -1,8 +1,8 @@
 """What a benchmark run measures, as typed records: per model (:class:`Results`: cost, latency per runtime,
-training, memory, profile), per part (:class:`SpeedResult`, :class:`AccuracyResult`, :class:`BlocksResult`) and per run
-(:class:`Report`, the whole of ``benchmark.json``: written with :func:`dataclasses.asdict`, read back by
-:func:`from_dict`, so the JSON's schema is these classes'). Standard library only: ``--report-only`` needs no
-torch.
+training, memory, profile), per part (:class:`SpeedResult`, :class:`AccuracyResult`, :class:`BlocksResult`,
+:class:`GpuResult`) and per run (:class:`Report`, the whole of ``benchmark.json``: written with
+:func:`dataclasses.asdict`, read back by :func:`from_dict`, so the JSON's schema is these classes'). Standard
+library only: ``--report-only`` needs no torch.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from extensions import families
 
-from .settings import AccuracySettings, BlocksSettings, DeploySettings, SpeedSettings
+from .settings import AccuracySettings, BlocksSettings, DeploySettings, GpuSettings, SpeedSettings
 
 
 @dataclass
@@ -220,6 +220,52 @@ class BlocksResult:
         return [(c.name, p.name, p.ratio) for c in self.cases for p in c.passes if p.above]
 
 
+@dataclass(frozen=True)
+class GpuPass:
+    """One pass of one model against its reference (:mod:`.gpu`): medians of each side's times (ms), images/s,
+    and the per-pair time ratio model/reference with its quartiles; skipped: why it was not timed (all None)."""
+
+    name: str  # one of settings.GPU_PASSES
+    batch: int
+    model_ms: float | None = None
+    ref_ms: float | None = None
+    model_ips: float | None = None
+    ref_ips: float | None = None
+    ratio: float | None = None
+    ratio_q1: float | None = None
+    ratio_q3: float | None = None
+    pairs: int = 0
+    skipped: str | None = None
+
+
+@dataclass(frozen=True)
+class GpuCase:
+    """One model against its plain reference: kind 'yolo' (YOLOv5 at img) or 'timm' (timm's classifiers)."""
+
+    model: str
+    reference: str
+    kind: str
+    img: int
+    passes: tuple[GpuPass, ...]
+
+    def get(self, pass_name: str) -> GpuPass | None:
+        return next((p for p in self.passes if p.name == pass_name), None)
+
+
+@dataclass(frozen=True)
+class GpuResult:
+    """The GPU part: the device in words, CPU threads, versions (cudnn None on the CPU), every case, notes (AMP,
+    flags, what was skipped on this device)."""
+
+    device: str
+    threads: int
+    torch_version: str
+    timm_version: str
+    cudnn_version: int | None
+    cases: tuple[GpuCase, ...]
+    notes: tuple[str, ...] = ()
+
+
 @dataclass
 class RunInfo:
     """The machine, software and course of a run."""
@@ -246,8 +292,8 @@ class RunInfo:
 @dataclass
 class Report:
     """A whole run: benchmark.json. speed/deploy settings and result are None for an accuracy-only or blocks-only
-    run, accuracy None without the accuracy part, blocks None without the blocks part; notes: what the run left
-    out or qualified."""
+    run, accuracy None without the accuracy part, blocks (gpu) None without the blocks (gpu) part; notes: what
+    the run left out or qualified."""
 
     info: RunInfo
     models: list[Entry]
@@ -260,6 +306,8 @@ class Report:
     notes: list[str] = field(default_factory=list)
     blocks_settings: BlocksSettings | None = None
     blocks: BlocksResult | None = None
+    gpu_settings: GpuSettings | None = None
+    gpu: GpuResult | None = None
 
     @property
     def groups(self) -> dict[str, list[Entry]]:

@@ -1,9 +1,9 @@
 """The settings of a benchmark run, built once (``scripts/benchmark.py`` makes them from its options) and frozen:
 one class per part (:class:`SpeedSettings`: cost, latency and training timing; :class:`DeploySettings`: the
 runtimes latency is timed in; :class:`AccuracySettings`: training over seeds; :class:`BlocksSettings`: blocks and
-stages against timm's), each checking its own values.
-Bad settings raise :class:`BenchmarkError` (a ValueError) naming the setting; only scripts turn it into an exit
-status. Standard library only.
+stages against timm's; :class:`GpuSettings`: models against their plain reference on a GPU), each checking its
+own values. Bad settings raise :class:`BenchmarkError` (a ValueError) naming the setting; only scripts turn it
+into an exit status. Standard library only.
 """
 
 from __future__ import annotations
@@ -210,3 +210,83 @@ def blocks_settings(device: str = 'cpu', threads: int | None = None, pairs: int 
     """The blocks part's settings from the benchmark's options (--quick: BLOCKS_QUICK, then pairs if given)."""
     extra = {**(BLOCKS_QUICK if quick else {}), **({'pairs': pairs} if pairs is not None else {})}
     return BlocksSettings(device=device, threads=threads, clock=clock, **extra)
+
+
+GPU_PASSES = ('infer-b1', 'infer-b1-graph', 'infer-batch', 'train-deterministic', 'train-benchmark')
+GPU_CUDA_ONLY = ('infer-b1-graph',)  # recorded as skipped on the CPU
+GPU_REFERENCES = {'yolov5l': 'yolov5m', 'res2net50d': 'resnet50d', 'resnest50d': 'resnet50d',
+                  'seresnet50': 'resnet50', 'resnetrs50': 'resnet50'}  # else yolov5<scale>-<suffix>: yolov5<scale>
+GPU_MODELS = ('yolov5s-res2', 'yolov5s-resnest', 'yolov5s-serd', 'yolov5m-res2net50d', 'yolov5m-resnest50d',
+              'yolov5m-resnetrs50', 'yolov5l', 'res2net50d', 'resnest50d', 'seresnet50', 'resnetrs50')
+GPU_QUICK = {'img': 64, 'timm_img': 64, 'batch': 2, 'pairs': 1, 'warmup': 1,
+             'models': ('yolov5s-res2', 'seresnet50')}  # --quick: a smoke test of the plumbing, not a timing
+YOLO_NAME = re.compile(r'yolov5[nsmlx]-[\w.-]+')
+
+
+def gpu_reference(model: str) -> str:
+    """The plain model a GPU-part model is timed against: GPU_REFERENCES, else yolov5<scale>."""
+    return GPU_REFERENCES.get(model) or model[:7]
+
+
+@dataclass(frozen=True)
+class GpuSettings:
+    """The GPU part (:mod:`.gpu`): each model against its plain reference in alternating pairs, the passes of
+    GPU_PASSES (batch 1 eager and as a CUDA graph, batch ``batch``, the AMP training step with train.py's
+    determinism and with cudnn.benchmark); YOLOv5 models at img, timm models at timm_img; amp: fp16 autocast
+    and GradScaler (CUDA only); threads None: torch's."""
+
+    device: str = 'cuda'
+    threads: int | None = None
+    img: int = 640
+    timm_img: int = 224
+    batch: int = 32
+    amp: bool = True
+    pairs: int = 10
+    warmup: int = 3
+    passes: tuple[str, ...] = GPU_PASSES
+    models: tuple[str, ...] = GPU_MODELS
+    seed: int = 0
+
+    def __post_init__(self):
+        _tuples(self)
+        object.__setattr__(self, 'device', device_name(str(self.device)))
+
+        def bad(name, want):
+            raise BenchmarkError(f'GpuSettings.{name}={getattr(self, name)!r}: expected {want}')
+
+        if not re.fullmatch(r'cpu|cuda(:\d+)?', self.device):
+            bad('device', "'cpu', 'cuda', 'cuda:<i>' or a GPU index")
+        for name in ('img', 'timm_img', 'batch', 'pairs'):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                bad(name, 'a positive int')
+        for name in ('img', 'timm_img'):
+            if getattr(self, name) % 32:
+                bad(name, 'a multiple of 32 (the largest stride)')
+        if not isinstance(self.warmup, int) or isinstance(self.warmup, bool) or self.warmup < 0:
+            bad('warmup', 'an int >= 0')
+        if not isinstance(self.amp, bool):
+            bad('amp', 'True or False')
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+            bad('threads', 'None or a positive int')
+        if not self.passes or any(p not in GPU_PASSES for p in self.passes):
+            bad('passes', f'some of {", ".join(GPU_PASSES)}')
+        for m in self.models:
+            if m not in GPU_REFERENCES and not YOLO_NAME.fullmatch(m):
+                bad('models', f'names of {", ".join(GPU_MODELS)} or yolov5<scale>-<suffix> (plain YOLOv5 is the '
+                              'reference, not a model)')
+            if YOLO_NAME.fullmatch(m) and not (ROOT / 'models_yaml' / f'{m}.yaml').is_file():
+                bad('models', f'a YAML models_yaml/{m}.yaml (no such file)')
+        if not self.models:
+            bad('models', 'at least one model')
+
+    @property
+    def cuda(self) -> bool:
+        return self.device.startswith('cuda')
+
+
+def gpu_settings(device: str = 'cuda', threads: int | None = None, pairs: int | None = None,
+                 quick: bool = False) -> GpuSettings:
+    """The GPU part's settings from the benchmark's options (--quick: GPU_QUICK, then pairs if given)."""
+    extra = {**(GPU_QUICK if quick else {}), **({'pairs': pairs} if pairs is not None else {})}
+    return GpuSettings(device=device, threads=threads, **extra)

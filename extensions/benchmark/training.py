@@ -48,10 +48,11 @@ def synthetic_batch(batch: int, imgsz: int, nc: int = 80, seed: int = 0):
 
 class Trainer:
     """One training iteration as yolov5/train.py does it: autocast (CUDA), model(imgs), ComputeLoss, backward,
-    unscale + clip_grad_norm(10), SGD step (smart_optimizer's 3 groups), zero_grad, EMA update."""
+    unscale + clip_grad_norm(10), SGD step (smart_optimizer's 3 groups), zero_grad, EMA update. amp: autocast and
+    GradScaler (None: on CUDA, as train.py; never on the CPU)."""
 
-    def __init__(self, cfg: str, device, imgsz: int, batch: int, hyp: dict, nc: int = 80):
-        self.cuda = device.type == 'cuda'
+    def __init__(self, cfg: str, device, imgsz: int, batch: int, hyp: dict, nc: int = 80, amp: bool | None = None):
+        self.cuda = device.type == 'cuda' and amp is not False  # AMP on
         self.model = build(cfg, nc).to(device).train()
         nl = self.model.model[-1].nl
         h = dict(hyp)
