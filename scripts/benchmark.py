@@ -50,8 +50,8 @@ def parser() -> argparse.ArgumentParser:
     a('--max-wait', type=float, default=60, metavar='MIN', help='minutes in all to wait for a quiet machine')
     a('--profile', choices=('missed', 'all', 'off'), help='profile models missing a speed target (default), all, none')
     a('--accuracy', action='store_true', help='also train every model --seeds times per case (slow: hours on a CPU)')
-    a('--only', choices=['accuracy', 'blocks'], help='only that part (report in <project>/report or /blocks)')
-    a('--block-pairs', type=int, help='blocks part: timed pairs per pass (default 10, --quick 2)')
+    a('--only', choices=['accuracy', 'blocks', 'gpu'], help='only that part (report: <project>/report, /blocks, /gpu)')
+    a('--block-pairs', type=int, help='blocks, gpu part: timed pairs per pass (default 10, --quick 2, 1)')
     a('--block-clock', choices=('wall', 'cpu'), default='wall', help='blocks part: wall or process CPU time')
     a('--seeds', type=int, default=st.MIN_SEEDS, help=f'runs per model and case (default and least {st.MIN_SEEDS})')
     a('--allow-few-seeds', action='store_true', help=argparse.SUPPRESS)  # tests of the plumbing only
@@ -93,15 +93,17 @@ def settings(o) -> tuple[st.SpeedSettings, st.DeploySettings, st.AccuracySetting
 
 def run(o, argv) -> Report:
     speed, deploy, acc, blocks = settings(o)
-    timed, do_acc = o.only is None, (o.accuracy or o.only == 'accuracy') and not (o.quick or blocks)
-    groups = {} if blocks else parts.resolve_groups(o.cfg, o.scales or (['n'] if o.quick else ['n', 's']), o.families)
+    gpu = st.gpu_settings(o.device, o.threads, o.block_pairs, o.quick) if o.only == 'gpu' else None
+    part = blocks or gpu  # a part that times no YOLOv5 groups
+    timed, do_acc = o.only is None, (o.accuracy or o.only == 'accuracy') and not (o.quick or part)
+    groups = {} if part else parts.resolve_groups(o.cfg, o.scales or (['n'] if o.quick else ['n', 's']), o.families)
     parts.prepare_device(speed.device, speed.threads)
     runtimes = parts.available_runtimes(deploy, speed.device)[0] if timed else []  # a missing one fails now
     command = ' '.join(['python scripts/benchmark.py', *map(shlex.quote, sys.argv[1:] if argv is None else argv)])
     rep = Report(parts.run_info(speed.device, speed.threads, command), [e for g in groups.values() for e in g],
                  o.quick, speed if timed else None, deploy if timed else None, acc if do_acc else None,
-                 blocks_settings=blocks)
-    print(f'benchmark: {", ".join(e.name for e in rep.models) or "blocks"}; {rep.info.cpu}, {speed.threads} threads, '
+                 blocks_settings=blocks, gpu_settings=gpu)
+    print(f'benchmark: {", ".join(e.name for e in rep.models) or o.only}; {rep.info.cpu}, {speed.threads} threads, '
           f'device {speed.device}, load average {rep.info.load_start}' + (f'\nlatency runtimes: {", ".join(runtimes)}'
                                                                           if runtimes else ''), flush=True)
     t0 = time.time()
@@ -109,13 +111,14 @@ def run(o, argv) -> Report:
         with tqdm(total=0, desc='accuracy', unit='epoch', file=sys.stderr, dynamic_ncols=True) as bar:
             rep.accuracy = parts.run_accuracy(groups, acc, bar)
         rep.info.accuracy_min = (time.time() - t0) / 60
-    if timed or blocks:
+    if timed or part:
         la = wait_idle(o.wait_idle, on_wait=lambda x: print(f'waiting for an idle machine: load {x}', flush=True))
         if la and la[0] > 0.5:
             print(f'WARNING: load average {la}: timings will be disturbed (--wait-idle MIN waits)', flush=True)
-        with tqdm(total=0, desc='latency' if timed else 'blocks', file=sys.stderr, dynamic_ncols=True) as bar:
+        with tqdm(total=0, desc='latency' if timed else o.only, file=sys.stderr, dynamic_ncols=True) as bar:
             rep.speed = parts.run_speed(groups, speed, deploy, bar) if timed else None
             rep.blocks = parts.run_blocks(blocks, bar) if blocks else None
+            rep.gpu = parts.run_gpu(gpu, bar) if gpu else None
     rep.info.load_end, rep.info.duration_min = loadavg(), (time.time() - t0) / 60
     return rep
 

@@ -75,7 +75,8 @@ def cfg(name: str) -> str:
 def eval_model(name: str, dev: torch.device, seed: int):
     """The inference model: YOLOv5 fused and eval, timm's eval (random weights)."""
     torch.manual_seed(seed)
-    m = fused(build(cfg(name))) if is_yolo(name) else _timm().create_model(name, pretrained=False).eval()
+    with torch.no_grad():  # fused weights without an autograd history
+        m = fused(build(cfg(name))) if is_yolo(name) else _timm().create_model(name, pretrained=False).eval()
     return m.to(dev)
 
 

@@ -12,6 +12,7 @@ from extensions import families
 
 from . import stats
 from .report_accuracy import accuracy, mean_sd, verdict_lines
+from .report_gpu import gpu, gpu_lines, summary_line
 from .results import BlocksResult, Entry, Report, from_dict
 from .settings import ROOT, BenchmarkError
 from .stats import fla, fr, fratio
@@ -73,7 +74,7 @@ def summary(rep: Report) -> list[str]:
         S += [f'**Blocks and stages against timm**: {len(b.slower(1.0))} of {n} passes slower than timm\'s (median '
               f'ratio ours/timm above 1.00), {len(b.above())} with the whole interquartile range above 1.00; see '
               'Blocks and stages against timm.', '']
-    return S
+    return S + (summary_line(rep.gpu) if rep.gpu else [])
 
 
 def ov_kinds(ents) -> list[tuple[str, str]]:
@@ -484,12 +485,12 @@ def plot_links(files: list[str]) -> list[str]:
 
 def write_report(rep: Report, out: Path, files: list[str], notes_file: str | None = None) -> Path:
     """out/benchmark.md: summary, machine, method, cost, latency and its percentiles, training, accuracy over
-    seeds, blocks and stages against timm, targets, profiles of missed targets, notes (the run's, then
-    notes_path's file), plots (--only accuracy or blocks: summary, machine, that part, notes, plots)."""
+    seeds, blocks and stages against timm, GPU cost, targets, profiles of missed targets, notes (the run's, then
+    notes_path's file), plots (--only accuracy, blocks or gpu: summary, machine, that part, notes, plots)."""
     ents, groups, opt = rep.models, rep.groups, rep.speed_settings
     speed = (method(rep) + cost(ents) + latency(ents, rep) + openvino_latency(ents, rep) + fastest(ents, rep)
              + percentiles(ents, opt) + training(ents, opt)) if rep.timed else []
-    L = (head(rep) + summary(rep) + machine(rep) + speed + accuracy(ents, rep.accuracy) + blocks(rep)
+    L = (head(rep) + summary(rep) + machine(rep) + speed + accuracy(ents, rep.accuracy) + blocks(rep) + gpu(rep)
          + (targets(groups) + profiles(groups, opt) if rep.timed else []) + notes(rep, out, notes_file)
          + plot_links(files))
     f = out / 'benchmark.md'
@@ -533,6 +534,8 @@ def summary_text(rep: Report, report: Path, plot_files: list[Path]) -> str:
     L += verdict_lines(rep.accuracy)
     if rep.blocks:
         L += ['', *blocks_lines(rep.blocks)]
+    if rep.gpu:
+        L += ['', *gpu_lines(rep.gpu)]
     return '\n'.join(L + [f'\ndone in {rep.info.duration_min:.1f} min'])
 
 
