@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from dataclasses import asdict
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,7 +16,14 @@ from conftest import ROOT
 
 from extensions.benchmark import gpu, parts, report, report_gpu
 from extensions.benchmark.results import GpuResult, Report, RunInfo
-from extensions.benchmark.settings import GPU_PASSES, GPU_QUICK, BenchmarkError, GpuSettings, gpu_settings
+from extensions.benchmark.settings import (
+    GPU_PASSES,
+    GPU_QUICK,
+    BenchmarkError,
+    GpuSettings,
+    gpu_reference,
+    gpu_settings,
+)
 from extensions.families import FAMILIES
 
 pytest.importorskip('timm')
@@ -62,6 +70,14 @@ def test_settings_defaults_and_cli_options():
     import benchmark  # noqa: PLC0415  (scripts/benchmark.py)
     assert benchmark.parser().parse_args(['--only', 'gpu', '--device', '0']).only == 'gpu'
     sys.modules.pop('benchmark', None)
+
+
+def test_every_default_model_and_reference_resolves():
+    import timm  # noqa: PLC0415
+    for m in GpuSettings().models:
+        for name in (m, gpu_reference(m)):
+            assert Path(gpu.cfg(name)).is_file() if gpu.is_yolo(name) else timm.is_model(name), name
+    assert gpu_reference('yolov5l') == 'yolov5m' and gpu_reference('yolov5m-resnetrs50') == 'yolov5m'
 
 
 def test_cpu_run_gives_positive_times_and_ratios(cpu_run):
@@ -121,7 +137,7 @@ def test_result_round_trips_through_json_and_the_section_renders(cpu_run, tmp_pa
     back = report.read_json(tmp_path / 'benchmark.json')
     assert back.gpu == res and back.gpu_settings == s and asdict(back) == asdict(rep)
     md = report.write_report(back, tmp_path, []).read_text()
-    assert '## What training and inference cost on a GPU' in md and '**On a GPU** (CPU)' in md
+    assert '## What training and inference cost on a GPU' in md and '**GPU part** (CPU)' in md
     rows = [ln for ln in md.splitlines() if ln.startswith(f'| {MODELS[0]} | yolov5n |')]
     assert len(rows) == 2 and all('| skipped |' in r for r in rows)  # ratios, medians: graph pass skipped
     assert f'Skipped (CUDA only): {MODELS[0]} infer-b1-graph' in md

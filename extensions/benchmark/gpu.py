@@ -206,9 +206,10 @@ def run(s: GpuSettings, progress=None) -> GpuResult:
     timm = _timm()
     cuda = dev.type == 'cuda'
     notes = ['fp16 autocast and GradScaler (AMP)' if s.amp and cuda else
-             'float32' + (' (AMP asked for: skipped, CUDA only)' if s.amp else ''),
-             'inference: cudnn.benchmark on, non-deterministic']
-    if 'train-deterministic' in s.passes:
+             'float32' + (' (AMP asked for: skipped, CUDA only)' if s.amp else '')]
+    if cuda:
+        notes.append('inference: cudnn.benchmark on, non-deterministic')
+    if cuda and 'train-deterministic' in s.passes:
         notes.append(f'CUBLAS_WORKSPACE_CONFIG={CUBLAS} for the whole part (train.py sets it; torch reads it at '
                      'first cuBLAS use)')
     if not cuda and any(p in s.passes for p in GPU_CUDA_ONLY):

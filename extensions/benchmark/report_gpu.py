@@ -50,7 +50,7 @@ def skipped(g: GpuResult) -> dict[str, list[str]]:
 def summary_line(g: GpuResult) -> list[str]:
     timed = [p for c in g.cases for p in c.passes if not p.skipped]
     n_skip = sum(len(v) for v in skipped(g).values())
-    return [f'**On a GPU** ({g.device}): {sum(p.ratio_q1 > 1.0 for p in timed)} of {len(timed)} timed passes with '
+    return [f'**GPU part** ({g.device}): {sum(p.ratio_q1 > 1.0 for p in timed)} of {len(timed)} timed passes with '
             f'the whole IQR of the ratio model/reference above 1.00, {n_skip} skipped; see What training and '
             'inference cost on a GPU.', '']
 
@@ -69,11 +69,11 @@ def gpu(rep: Report) -> list[str]:
          f'{o.img}x{o.img}, timm\'s classifiers, random weights, at {o.timm_img}x{o.timm_img}), {o.pairs} timed pairs '
          f'per pass after {o.warmup} warm-up pairs, their order alternating; wall time (CUDA: synchronised).', '',
          'Passes: **b1 eager**: batch 1, eval (YOLOv5 fused), `inference_mode`; **b1 CUDA graph**: the same forward '
-         'captured once as a CUDA graph and replayed (CUDA only); **inference**: batch '
-         f'{o.batch}; **train, deterministic**: one training step as yolov5/train.py runs it (YOLOv5: autocast, '
+         f'captured once as a CUDA graph and replayed (CUDA only); **b{o.batch} inference**: batch {o.batch}; '
+         f'**b{o.batch} train, deterministic**: one training step as yolov5/train.py runs it (YOLOv5: autocast, '
          'ComputeLoss, scaled backward, clip, SGD step, EMA; timm: cross-entropy) under train.py\'s '
          '`init_seeds(deterministic=True)` flags (deterministic algorithms, cudnn.deterministic, cudnn.benchmark '
-         'off); **train, cudnn.benchmark**: the same step with cudnn.benchmark on, non-deterministic.', '',
+         f'off); **b{o.batch} train, cudnn.benchmark**: the same step with cudnn.benchmark on, non-deterministic.', '',
          'Ratio model/reference: median of the per-pair time ratios (IQR); above 1.00 the model is slower (it costs '
          'that many times the reference\'s time); **bold**: the whole IQR above 1.00.', '',
          '| model | reference | ' + ' | '.join(heads) + ' |', '|---|---|' + '---:|' * len(passes)]
