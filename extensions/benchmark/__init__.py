@@ -26,15 +26,18 @@ letter in the file name: yolov5s-res2.yaml -> yolov5s.yaml), measured in the sam
   and seed; the finished runs stay, to be reused). A short schedule says which model learns faster in a few CPU
   epochs; it is not a claim about COCO;
 * with the blocks part (``--only blocks``): each block and backbone stage with a timm counterpart against
-  timm's, same weights, inference and training passes in alternating pairs (:mod:`.reference`).
+  timm's, same weights, inference and training passes in alternating pairs (:mod:`.reference`);
+* with the GPU part (``--only gpu --device 0``): each model against its plain reference (and timm's classifiers
+  against theirs) at batch 1 eager and as a CUDA graph, batch 32 inference and the AMP training step with
+  train.py's determinism and with cudnn.benchmark, in alternating pairs (:mod:`.gpu`, docs/gpu/README.md).
 
 Writes <out>/benchmark.md (tables, machine, date, command, targets met/missed, profile of missed targets),
 <out>/benchmark.json (the run's :class:`~.results.Report`: every number) and PNG plots. Timing runs are only
 meaningful on an otherwise idle machine: the load average at the start and the end goes into the report.
 
 One module per mechanism; :mod:`.parts` holds one entry point per part (``run_accuracy``, ``run_speed``,
-``run_blocks``), each taking the models (the blocks part: none) and the part's frozen settings (:mod:`.settings`)
-and returning its typed result (:mod:`.results`):
+``run_blocks``, ``run_gpu``), each taking the models (the blocks and GPU parts: none) and the part's frozen
+settings (:mod:`.settings`) and returning its typed result (:mod:`.results`):
 
 * :mod:`extensions.machine` (outside the package: deployment uses it too): the CPU, /proc readers, load and the
   CPU use of other processes, resident-set size;
@@ -48,11 +51,11 @@ and returning its typed result (:mod:`.results`):
 * :mod:`.training`: training throughput and peak training memory;
 * :mod:`.accuracy` and :mod:`.cases`: training runs with ``yolov5/train.py`` over seeds in each case, and their
   mAP (fail closed: a missing seed fails the run);
-* :mod:`.reference`: our blocks and stages against timm's (the blocks part);
+* :mod:`.reference`: our blocks and stages against timm's (the blocks part); :mod:`.gpu`: the GPU part;
 * :mod:`.profiling`: per-layer times and dominant ops of the blocks that miss a target;
 * :mod:`.targets`: the project's targets per family, met or missed;
-* :mod:`.report`, :mod:`.report_accuracy` and :mod:`.plots`: ``benchmark.md``, ``benchmark.json``, the PNGs and
-  the text of the summary a script prints.
+* :mod:`.report`, :mod:`.report_accuracy`, :mod:`.report_gpu` and :mod:`.plots`: ``benchmark.md``,
+  ``benchmark.json``, the PNGs and the text of the summary a script prints.
 
 The package prints nothing and exits nothing: errors are :class:`~.settings.BenchmarkError`. It only holds
 modules (nothing is imported here), so the fresh process that measures training memory imports nothing twice.
