@@ -21,6 +21,7 @@ from ._layers import (
     ResNetStage,
     SqueezeExcite,
     act_module,
+    inference,
     inplace_relu,
     pretrained_bn,
     residual_shortcut,
@@ -64,7 +65,9 @@ class SEResNetDBottleneck(nn.Module):
             return self.act(y * gate)
         if self.training and self.drop_path.p > 0.0:
             return self.act(self.drop_path(y * gate) + self.shortcut(x))
-        return self.act(torch.addcmul(self.shortcut(x), y, gate))  # shortcut + y * gate, one kernel
+        if inference() or torch.onnx.is_in_onnx_export():
+            return self.act(torch.addcmul(self.shortcut(x), y, gate))  # shortcut + y * gate, one kernel
+        return self.act((y * gate).add_(self.shortcut(x)))  # training: addcmul's backward multiplies once more
 
 
 @register(repeats=True)
