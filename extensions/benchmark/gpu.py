@@ -214,7 +214,7 @@ def run(s: GpuSettings, progress=None) -> GpuResult:
                      'first cuBLAS use)')
     if not cuda and any(p in s.passes for p in GPU_CUDA_ONLY):
         notes.append(f'{", ".join(p for p in GPU_CUDA_ONLY if p in s.passes)}: skipped, CUDA only')
-    threads, saved, env = torch.get_num_threads(), flags(), os.environ.get('CUBLAS_WORKSPACE_CONFIG')
+    threads, env = torch.get_num_threads(), os.environ.get('CUBLAS_WORKSPACE_CONFIG')  # flags: determinism()
     if progress is not None:
         progress.total = len(s.models) * len(s.passes)
         progress.refresh()
@@ -234,8 +234,6 @@ def run(s: GpuSettings, progress=None) -> GpuResult:
         used = torch.get_num_threads()
     finally:
         torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
-        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[2], saved[3]
         if env is None:
             os.environ.pop('CUBLAS_WORKSPACE_CONFIG', None)
         else:

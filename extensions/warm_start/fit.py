@@ -191,7 +191,7 @@ class Pool:
 
     def __init__(self, teacher, images: Images, idx, batches: int, batch: int, device, max_mb: float):
         self.teacher, self.images, self.idx, self.batch, self.device = teacher, images, list(idx), batch, device
-        self.items, self.limit, self.wanted = [], batches, batches
+        self.items, self.wanted = [], batches
         self._fill(max_mb)
 
     def _draw(self) -> tuple:
@@ -200,23 +200,27 @@ class Pool:
         return x, tin, tout
 
     def _fill(self, max_mb: float | None = None) -> None:
+        held = len(self.items)  # a refresh draws as many as were held
         self.items = [self._draw()]
         if max_mb is not None:  # activations of one batch -> how many fit
             mb = sum(t.numel() * t.element_size() for d in self.items[0][1:] for t in d.values()) / 2 ** 20
-            self.limit = max(1, min(self.wanted, int(max_mb // max(mb, 1e-6))))
-        self.items += [self._draw() for _ in range(self.limit - 1)]
+            held = max(1, min(self.wanted, int(max_mb // max(mb, 1e-6))))
+        self.items += [self._draw() for _ in range(held - 1)]
+
+    def __len__(self) -> int:
+        return len(self.items)
 
     @property
     def complete(self) -> bool:
         """Whether every wanted batch is held (else the pool is redrawn after each pass)."""
-        return self.limit == self.wanted
+        return len(self.items) == self.wanted
 
     def __getitem__(self, step: int) -> tuple:
         """``(x, teacher inputs, teacher outputs)`` of step ``step``: the pool in turn, redrawn after each pass
         when incomplete."""
-        if step and step % self.limit == 0 and not self.complete:
+        if step and step % len(self) == 0 and not self.complete:
             self._fill()
-        return self.items[step % self.limit]
+        return self.items[step % len(self)]
 
 
 def distil(parts: Parts, pool: Pool, *, steps: int, lr: float, own_inputs: bool = False,
@@ -228,7 +232,7 @@ def distil(parts: Parts, pool: Pool, *, steps: int, lr: float, own_inputs: bool 
     forward on its own inputs (end to end), the same per-layer targets. Returns the loss of every step (the mean
     over layers); ``progress(stage, step, steps, loss)`` is called after each step."""
     student, idx = parts.student, parts.idx
-    opt = torch.optim.Adam(parts.params, lr=lr)
+    opt = torch.optim.Adam(parts.params, lr=lr, foreach=True)  # one kernel per op over all tensors, on CPU too
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
     losses = []
     parts.train()
@@ -271,7 +275,7 @@ def recalibrate_bn(parts: Parts, pool: Pool, own_inputs: bool, batches: int = 16
     parts.train()
     try:
         with torch.no_grad():
-            for n in range(min(batches, pool.limit)):
+            for n in range(min(batches, len(pool))):
                 x, tin, _ = pool[n]
                 if own_inputs:
                     student(x)
