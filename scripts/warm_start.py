@@ -38,7 +38,10 @@ def parse_args(argv=None):
     p.add_argument('--out', required=True, type=Path, help='start checkpoint to write, e.g. start.pt')
     p.add_argument('--exist-ok', action='store_true', help='replace --out if it exists')
     p.add_argument('--img', type=int, default=DEFAULTS.img, help='image size of the fitting and the mAP')
-    p.add_argument('--steps', type=int, default=DEFAULTS.steps, help='layer-wise fitting steps')
+    p.add_argument('--steps', type=int, default=DEFAULTS.steps,
+                   help='layer-wise fitting steps of the swapped layers that do not feed Detect')
+    p.add_argument('--head-steps', type=int, default=DEFAULTS.head_steps,
+                   help='layer-wise fitting steps of the swapped layers that feed Detect')
     p.add_argument('--e2e-steps', type=int, default=DEFAULTS.e2e_steps,
                    help='end-to-end steps after the layer-wise ones (the student\'s own inputs)')
     p.add_argument('--batch', type=int, default=DEFAULTS.batch, help='images per step')
@@ -74,8 +77,8 @@ def main(argv=None) -> int:
     a = parse_args(argv)
     try:
         out = check_output(a.out, inputs=(a.weights, a.cfg, a.data), exist_ok=a.exist_ok)
-        s = WarmStartSettings(img=a.img, steps=a.steps, e2e_steps=a.e2e_steps, batch=a.batch, lr=a.lr, seed=a.seed,
-                              device=str(a.device), evaluate=not a.no_val)
+        s = WarmStartSettings(img=a.img, steps=a.steps, head_steps=a.head_steps, e2e_steps=a.e2e_steps,
+                              batch=a.batch, lr=a.lr, seed=a.seed, device=str(a.device), evaluate=not a.no_val)
         r = warm_start(a.weights, a.cfg, a.data, s, progress=_progress())
         out.parent.mkdir(parents=True, exist_ok=True)
         save_atomic(r.checkpoint, out)

@@ -32,12 +32,12 @@ from extensions.datasets.shapes import ensure_shapes
 from extensions.families import FAMILIES
 from extensions.pretrained import build_model
 from extensions.warm_start import WarmStartSettings, warm_start
-from extensions.warm_start.fit import Images, image_files
+from extensions.warm_start.fit import Images, Parts, distil, image_files
 from extensions.warm_start.layers import copy_matching, pair_layers
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 PLAIN_N = BASE / 'models' / 'yolov5n.yaml'
-FIT = WarmStartSettings(img=64, steps=150, e2e_steps=0, batch=12, lr=5e-3, val_images=8, bn_batches=8,
+FIT = WarmStartSettings(img=64, steps=150, head_steps=150, e2e_steps=0, batch=12, lr=5e-3, val_images=8, bn_batches=8,
                         evaluate=False)  # layer-wise only: the per-layer errors with the plain model's inputs
 
 
@@ -128,7 +128,7 @@ def test_every_scale_pairs_and_copies_all_but_the_swapped_bottlenecks(scale):
 def test_other_class_count_keeps_box_rows(tiny):
     """A 5-class checkpoint for 3-class data: Detect's box/objectness rows copied, class rows YOLOv5's init."""
     family = FAMILIES[0]
-    r = warm_start(tiny.plain5, family.yaml('n'), tiny.data, replace(FIT, steps=3))
+    r = warm_start(tiny.plain5, family.yaml('n'), tiny.data, replace(FIT, steps=3, head_steps=3))
     assert r.nc == 3 and [p.kind for p in r.pairs][-1] == 'detect' and len(r.partial) == 6
     teacher, student = load_checkpoint(tiny.plain5)['model'].float(), r.checkpoint['model']
     torch.manual_seed(FIT.seed)
@@ -146,7 +146,7 @@ def test_cli_writes_a_start_checkpoint_train_py_loads_whole(tiny):
     family = FAMILIES[-1]
     out, env = tiny.tmp / 'start.pt', nonet_env(tiny.tmp)
     _, log = run_yolo('scripts/warm_start.py', '--weights', tiny.plain, '--cfg', family.yaml('n'), '--data',
-                      tiny.data, '--out', out, '--img', 64, '--steps', 20, '--e2e-steps', 5, '--batch', 8, env=env)
+                      tiny.data, '--out', out, '--img', 64, '--steps', 20, '--head-steps', 30, '--e2e-steps', 5, '--batch', 8, env=env)
     assert out.is_file() and 'fit layers' in log and 'val mAP50-95 at 64: plain checkpoint' in log, log[-3000:]
     _, log = run_yolo('train.py', '--weights', out, '--cfg', family.yaml('n'), '--data', tiny.data, '--img', 64,
                       '--epochs', 1, '--batch-size', 8, '--workers', 0, '--noplots', '--device', 'cpu',
@@ -168,6 +168,7 @@ def test_plain_yaml_copies_the_model_unchanged(tiny, capsys):
 BAD = {
     'mismatched checkpoint': (lambda t: ['--weights', t.plain_s], 'layer 0'),
     'steps 0': (lambda t: ['--steps', '0'], 'steps'),
+    'head steps 0': (lambda t: ['--head-steps', '0'], 'head_steps'),
     'missing checkpoint': (lambda t: ['--weights', t.tmp / 'nope.pt'], 'nope.pt'),
     'foreign checkpoint': (lambda t: ['--weights', t.foreign], 'foreign.pt'),
     'data without images': (lambda t: ['--data', t.empty_data], 'no images'),
@@ -186,7 +187,7 @@ def test_bad_input_exits_2_with_one_line_writing_nothing(tiny, capsys, case):
     t.existing = t.tmp / 'existing.pt'
     t.existing.write_bytes(b'keep me')
     args = {'--weights': t.plain, '--cfg': FAMILIES[0].yaml('n'), '--data': t.data, '--out': t.tmp / 'bad.pt',
-            '--img': 64, '--steps': 3}
+            '--img': 64, '--steps': 3, '--head-steps': 3}
     extra, needle = BAD[case]
     e = extra(t)
     args[e[0]] = e[1]
@@ -195,3 +196,24 @@ def test_bad_input_exits_2_with_one_line_writing_nothing(tiny, capsys, case):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith('warm_start: error: ') and needle in err[0], err
     assert sorted(p.name for p in t.tmp.iterdir()) == before and t.existing.read_bytes() == b'keep me'
+
+
+def test_distil_stops_each_layer_at_its_own_step_count():
+    torch.manual_seed(0)
+    student = torch.nn.Module()
+    student.model = torch.nn.ModuleList([torch.nn.Conv2d(2, 2, 1), torch.nn.Conv2d(2, 2, 1)])
+    parts = Parts(student, [0, 1], copied=set(), train_copied=True)
+    x = torch.randn(4, 2, 3, 3)
+    pool = [(x, {0: x, 1: x}, {0: 2 * x, 1: -x})] * 5
+    start1, seen = student.model[1].weight.detach().clone(), {}
+
+    def progress(stage, step, total, loss):
+        seen[step] = (total, student.model[0].weight.detach().clone(), student.model[1].weight.detach().clone())
+
+    losses = distil(parts, pool, steps={0: 2, 1: 5}, lr=1e-2, progress=progress)
+    assert len(losses) == 5 and sorted(seen) == [1, 2, 3, 4, 5] and seen[5][0] == 5
+    assert not torch.equal(seen[1][1], seen[2][1])  # layer 0 fits for its 2 steps ...
+    assert torch.equal(seen[2][1], student.model[0].weight)  # ... and not after
+    assert not torch.equal(seen[4][2], student.model[1].weight) and not torch.equal(start1, seen[2][2])
+    with pytest.raises(ValueError, match='same number of steps'):
+        distil(parts, pool, steps={0: 2, 1: 5}, lr=1e-2, own_inputs=True)

@@ -158,15 +158,15 @@ class Parts:
 
     def __init__(self, student, idx, copied: set, train_copied: bool):
         self.student, self.idx = student, list(idx)
-        self.new_bns, self.params = [], []
+        self.new_bns, self.layer_params = [], {}  # layer index -> its parameters that train
         for i in self.idx:
             prefix = f'model.{i}.'
             for name, m in student.model[i].named_modules():
                 if isinstance(m, nn.modules.batchnorm._BatchNorm) and f'{prefix}{name}.weight' not in copied:
                     self.new_bns.append(m)
-            for name, p in student.model[i].named_parameters():
-                if train_copied or f'{prefix}{name}' not in copied:
-                    self.params.append(p)
+            self.layer_params[i] = [p for name, p in student.model[i].named_parameters()
+                                    if train_copied or f'{prefix}{name}' not in copied]
+        self.params = [p for i in self.idx for p in self.layer_params[i]]
 
     def train(self):
         """Everything in eval mode but the new BatchNorm layers; only ``params`` require gradients."""
@@ -223,22 +223,29 @@ class Pool:
         return self.items[step % len(self)]
 
 
-def distil(parts: Parts, pool: Pool, *, steps: int, lr: float, own_inputs: bool = False,
+def distil(parts: Parts, pool: Pool, *, steps: int | dict[int, int], lr: float, own_inputs: bool = False,
            progress: Callable | None = None, stage: str = 'layers') -> list[float]:
-    """Fit the student's swapped layers (``parts``) to the teacher's for ``steps`` Adam steps (cosine schedule)
-    on the batches of ``pool``.
+    """Fit the student's swapped layers (``parts``) to the teacher's with Adam (cosine schedule) on the batches
+    of ``pool``: ``steps`` steps, or per layer (``{index: steps}``, layer-wise only: each layer has its own
+    schedule and drops out of the step once its count is reached).
 
     ``own_inputs`` False: every layer alone on the teacher's input (layer-wise); True: the whole student
     forward on its own inputs (end to end), the same per-layer targets. Returns the loss of every step (the mean
-    over layers); ``progress(stage, step, steps, loss)`` is called after each step."""
+    over the layers still fitting); ``progress(stage, step, steps, loss)`` is called after each step."""
     student, idx = parts.student, parts.idx
-    opt = torch.optim.Adam(parts.params, lr=lr, foreach=True)  # one kernel per op over all tensors, on CPU too
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
+    n = steps if isinstance(steps, dict) else dict.fromkeys(idx, steps)  # steps of each layer
+    if own_inputs and len(set(n.values())) > 1:
+        raise ValueError('end-to-end fitting runs every layer for the same number of steps')
+    total = max(n.values())
+    opt = torch.optim.Adam([{'params': parts.layer_params[i]} for i in idx], lr=lr, foreach=True)  # foreach: CPU too
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, [lambda s, k=n[i]: 0.5 * (1 + math.cos(math.pi * min(s, k) / k)) for i in idx])
     losses = []
     parts.train()
     try:
-        for step in range(steps):
+        for step in range(total):
             x, tin, tout = pool[step]
+            live = [i for i in idx if step < n[i]]
             if own_inputs:
                 rec = Recorder(student, idx)
                 try:
@@ -247,15 +254,15 @@ def distil(parts: Parts, pool: Pool, *, steps: int, lr: float, own_inputs: bool 
                     rec.remove()
                 sout = rec.outputs
             else:
-                sout = {i: student.model[i](tin[i]) for i in idx}
-            loss = sum(norm_mse(sout[i], tout[i]) for i in idx) / len(idx)
+                sout = {i: student.model[i](tin[i]) for i in live}
+            loss = sum(norm_mse(sout[i], tout[i]) for i in live) / len(live)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             losses.append(float(loss.detach()))
             if progress:
-                progress(stage, step + 1, steps, losses[-1])
+                progress(stage, step + 1, total, losses[-1])
     finally:
         parts.done()
     return losses

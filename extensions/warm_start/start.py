@@ -34,7 +34,8 @@ class WarmStartSettings:
     """How the swapped layers are fitted (defaults: the best measured on yolov5n, docs/warm_start.md)."""
 
     img: int = 320  # letterboxed image size of the fitting and of the mAP evaluation
-    steps: int = 100  # layer-wise steps (teacher inputs), every swapped layer at once
+    steps: int = 60  # layer-wise steps (teacher inputs) of the swapped layers that do not feed Detect
+    head_steps: int = 250  # layer-wise steps of those that feed Detect (their errors reach the boxes directly)
     e2e_steps: int = 0  # then end-to-end steps (the student's own inputs, same per-layer targets)
     batch: int = 8  # images per step
     lr: float = 4e-3  # Adam, cosine to 0
@@ -50,7 +51,7 @@ class WarmStartSettings:
     val_batch: int = 32
 
     def check(self) -> None:
-        for name in ('img', 'steps', 'batch', 'train_images', 'val_images', 'bn_batches', 'val_batch',
+        for name in ('img', 'steps', 'head_steps', 'batch', 'train_images', 'val_images', 'bn_batches', 'val_batch',
                      'pool_batches', 'pool_mb'):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
@@ -182,7 +183,10 @@ def warm_start(weights: Path, cfg: Path, data: Path, settings: WarmStartSettings
         before = fit.relative_errors(teacher, student, idx, held, settings.batch, device)
         parts = fit.Parts(student, idx, counts['keys'], settings.train_copied)
         pool = fit.Pool(teacher, train, idx, settings.pool_batches, settings.batch, device, settings.pool_mb)
-        losses += fit.distil(parts, pool, steps=settings.steps, lr=settings.lr, progress=progress, stage='layers')
+        f = student.model[-1].f
+        head = set(f if isinstance(f, list) else [f])  # the layers Detect reads
+        steps = {i: settings.head_steps if i in head else settings.steps for i in idx}
+        losses += fit.distil(parts, pool, steps=steps, lr=settings.lr, progress=progress, stage='layers')
         if settings.e2e_steps:
             losses += fit.distil(parts, pool, steps=settings.e2e_steps, lr=settings.lr / 4, own_inputs=True,
                                  progress=progress, stage='e2e')
