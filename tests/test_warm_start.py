@@ -146,7 +146,8 @@ def test_cli_writes_a_start_checkpoint_train_py_loads_whole(tiny):
     family = FAMILIES[-1]
     out, env = tiny.tmp / 'start.pt', nonet_env(tiny.tmp)
     _, log = run_yolo('scripts/warm_start.py', '--weights', tiny.plain, '--cfg', family.yaml('n'), '--data',
-                      tiny.data, '--out', out, '--img', 64, '--steps', 20, '--head-steps', 30, '--e2e-steps', 5, '--batch', 8, env=env)
+                      tiny.data, '--out', out, '--img', 64, '--steps', 20, '--head-steps', 30, '--e2e-steps', 5,
+                      '--batch', 8, env=env)
     assert out.is_file() and 'fit layers' in log and 'val mAP50-95 at 64: plain checkpoint' in log, log[-3000:]
     _, log = run_yolo('train.py', '--weights', out, '--cfg', family.yaml('n'), '--data', tiny.data, '--img', 64,
                       '--epochs', 1, '--batch-size', 8, '--workers', 0, '--noplots', '--device', 'cpu',
