@@ -48,6 +48,9 @@ def parse_args(argv=None):
     p.add_argument('--lr', type=float, default=DEFAULTS.lr, help='Adam learning rate (cosine to 0)')
     p.add_argument('--seed', type=int, default=DEFAULTS.seed, help='seed of the fitting')
     p.add_argument('--device', default=DEFAULTS.device, help='cpu, or a CUDA device such as 0')
+    p.add_argument('--threads', type=int, default=DEFAULTS.threads,
+                   help='CPU threads of the fitting (0: torch\'s default, all cores); more pay off only for '
+                        'large models and images (docs/warm_start.md)')
     p.add_argument('--no-val', action='store_true', help='skip the val mAP of both models')
     return p.parse_args(argv)
 
@@ -78,7 +81,8 @@ def main(argv=None) -> int:
     try:
         out = check_output(a.out, inputs=(a.weights, a.cfg, a.data), exist_ok=a.exist_ok)
         s = WarmStartSettings(img=a.img, steps=a.steps, head_steps=a.head_steps, e2e_steps=a.e2e_steps,
-                              batch=a.batch, lr=a.lr, seed=a.seed, device=str(a.device), evaluate=not a.no_val)
+                              batch=a.batch, lr=a.lr, seed=a.seed, device=str(a.device), threads=a.threads,
+                              evaluate=not a.no_val)
         r = warm_start(a.weights, a.cfg, a.data, s, progress=_progress())
         out.parent.mkdir(parents=True, exist_ok=True)
         save_atomic(r.checkpoint, out)

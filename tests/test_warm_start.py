@@ -127,8 +127,10 @@ def test_every_scale_pairs_and_copies_all_but_the_swapped_bottlenecks(scale):
 
 def test_other_class_count_keeps_box_rows(tiny):
     """A 5-class checkpoint for 3-class data: Detect's box/objectness rows copied, class rows YOLOv5's init."""
-    family = FAMILIES[0]
-    r = warm_start(tiny.plain5, family.yaml('n'), tiny.data, replace(FIT, steps=3, head_steps=3))
+    family, seen = FAMILIES[0], set()
+    r = warm_start(tiny.plain5, family.yaml('n'), tiny.data, replace(FIT, steps=3, head_steps=3, threads=2),
+                   progress=lambda *_: seen.add(torch.get_num_threads()))
+    assert seen == {2} and torch.get_num_threads() == 1  # the fitting's threads, the caller's restored after
     assert r.nc == 3 and [p.kind for p in r.pairs][-1] == 'detect' and len(r.partial) == 6
     teacher, student = load_checkpoint(tiny.plain5)['model'].float(), r.checkpoint['model']
     torch.manual_seed(FIT.seed)
@@ -170,6 +172,7 @@ BAD = {
     'mismatched checkpoint': (lambda t: ['--weights', t.plain_s], 'layer 0'),
     'steps 0': (lambda t: ['--steps', '0'], 'steps'),
     'head steps 0': (lambda t: ['--head-steps', '0'], 'head_steps'),
+    'negative threads': (lambda t: ['--threads', '-1'], 'threads'),
     'missing checkpoint': (lambda t: ['--weights', t.tmp / 'nope.pt'], 'nope.pt'),
     'foreign checkpoint': (lambda t: ['--weights', t.foreign], 'foreign.pt'),
     'data without images': (lambda t: ['--data', t.empty_data], 'no images'),

@@ -47,6 +47,7 @@ class WarmStartSettings:
     bn_batches: int = 16  # batches to re-estimate the swapped layers' BatchNorm statistics
     seed: int = 0  # fitting images, augmentation and the swapped blocks' initialisation
     device: str = 'cpu'  # 'cpu', 'cuda', '0', 'cuda:1'
+    threads: int = 1  # torch's CPU threads while warm-starting (0: leave torch's setting); see docs/warm_start.md
     evaluate: bool = True  # mAP50-95 on the val split of the plain checkpoint and of the start model
     val_batch: int = 32
 
@@ -59,6 +60,9 @@ class WarmStartSettings:
                 raise WarmStartError(f'{name} must be a positive integer, got {v!r}. Fix: pass {flag} >= 1')
         if not isinstance(self.e2e_steps, int) or self.e2e_steps < 0:
             raise WarmStartError(f'e2e_steps must be an integer >= 0, got {self.e2e_steps!r}')
+        if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 0:
+            raise WarmStartError(f'threads must be an integer >= 0 (0: torch\'s setting), got {self.threads!r}. '
+                                 f'Fix: --threads 1')
         if self.img % 32:
             raise WarmStartError(f'img must be a multiple of 32 (the model stride), got {self.img}. Fix: --img '
                                  f'{max(32, round(self.img / 32) * 32)}')
@@ -115,6 +119,18 @@ def _device(name: str):
     return dev
 
 
+@contextlib.contextmanager
+def cpu_threads(n: int):
+    """torch's intra-op CPU threads set to ``n`` inside (0: unchanged), restored after."""
+    was = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(was)
+
+
 def read_data(data) -> dict:
     """A YOLOv5 data yaml resolved as train.py resolves it (``check_dataset``: paths, ``nc`` from ``names``);
     WarmStartError for a missing file, missing fields or missing images (nothing is downloaded)."""
@@ -154,6 +170,11 @@ def warm_start(weights: Path, cfg: Path, data: Path, settings: WarmStartSettings
 
     cpu0, wall0 = time.process_time(), time.perf_counter()
     settings.check()
+    with cpu_threads(settings.threads):
+        return _warm_start(weights, cfg, data, settings, progress, cpu0, wall0)
+
+
+def _warm_start(weights, cfg, data, settings: WarmStartSettings, progress, cpu0: float, wall0: float):
     weights, cfg = Path(weights), Path(cfg)
     device = _device(settings.device)
     if not cfg.is_file():
