@@ -667,7 +667,8 @@ def test_a_case_with_its_own_start_checkpoint(tmp_path, monkeypatch):
         req.out_dir.mkdir(parents=True, exist_ok=True)
         (req.out_dir / 'start.pt').write_bytes(b'x')
         return {'weights': str(req.out_dir / 'start.pt'), 'map_start': 0.2, 'map_plain': 0.25, 'cpu_s': 90.0,
-                'val_cpu_s': 6.0, 'data': 'shapes.yaml', 'transferable': [546, 547], 'layers': [[2, 0.47, 0.14, 0.15]]}
+                'val_cpu_s': 6.0, 'threads': 1, 'data': 'shapes.yaml', 'transferable': [546, 547],
+                'layers': [[2, 0.47, 0.14, 0.15]]}
 
     case = cases.Case('lukewarm', 'fine-tuned from a lukewarm start', 'lukewarm', '**Lukewarm**: {checkpoints}.',
                       'Fine-tuned from the lukewarm start', pretrained=True, start=start)
@@ -698,7 +699,7 @@ def test_a_case_with_its_own_start_checkpoint(tmp_path, monkeypatch):
     lines = report_accuracy.start_lines({'models': {'yolov5n-res2': summary}}, ['yolov5n-res2'])
     # CPU: 90 s less the 6 s of mAP evaluation = 1.40 min, 10% of the 840 s fine-tuning run
     assert lines[-3] == '| yolov5n-res2 | 0.200 | 0.250 | 0.80 | 546/547 | 2: 0.47->0.14 (0.15) | 1.40 | 10% |'
-    assert '(shapes.yaml)' in lines[-1]
+    assert '(shapes.yaml)' in lines[-1] and 'evaluations (1 CPU thread)' in lines[-1]
 
 
 def test_plain_yolov5_of_the_warm_case_is_its_finetune_run():

@@ -168,10 +168,12 @@ def start_lines(b: dict, order: list) -> list[str]:
                  f'{f"{t[0]}/{t[1]}" if t else "-"} | {errs or "-"} | {fr(cpu / 60 if cpu is not None else None, 2)}'
                  f' | {f"{100 * cpu / run:.0f}%" if cpu is not None and run else "-"} |')
     data = {st['data'] for _, st in made if st.get('data')}
+    threads = {st['threads'] for _, st in made if st.get('threads')}
     L += ['', 'Start checkpoints: val mAP50-95 on the val split of the data they were fitted on'
           + (f' ({", ".join(sorted(data))})' if data else '') + ', before any fine-tuning; CPU min: process CPU '
-          'time of the warm start without its two mAP evaluations, and its share of the model\'s mean fine-tuning '
-          'run above.']
+          'time of the warm start without its two mAP evaluations'
+          + (f' ({"/".join(map(str, sorted(threads)))} CPU thread{"s" * (max(threads) > 1)})' if threads else '')
+          + ', and its share of the model\'s mean fine-tuning run above.']
     return L
 
 
