@@ -49,8 +49,8 @@ def parse_args(argv=None):
     p.add_argument('--seed', type=int, default=DEFAULTS.seed, help='seed of the fitting')
     p.add_argument('--device', default=DEFAULTS.device, help='cpu, or a CUDA device such as 0')
     p.add_argument('--threads', type=int, default=DEFAULTS.threads,
-                   help='CPU threads of the fitting (0: torch\'s default, all cores); more pay off only for '
-                        'large models and images (docs/warm_start.md)')
+                   help='CPU threads of the fitting (0: one per 20 MiB of activations per step, at most all '
+                        'cores: small models waste extra threads; docs/warm_start.md)')
     p.add_argument('--no-val', action='store_true', help='skip the val mAP of both models')
     return p.parse_args(argv)
 
@@ -112,7 +112,7 @@ def main(argv=None) -> int:
         print(f'val mAP50-95 at {a.img}: plain checkpoint {plain}, start checkpoint {r.map_start:.3f}{ratio} '
               f'(before fine-tuning)')
     print(f'warm start took {(r.cpu_s - r.val_cpu_s) / 60:.2f} CPU min, plus {r.val_cpu_s / 60:.2f} for the mAP '
-          f'evaluations ({r.wall_s / 60:.1f} min wall in all)\n'
+          f'evaluations ({r.wall_s / 60:.1f} min wall in all, {r.threads} CPU thread{"s" * (r.threads > 1)})\n'
           f'wrote {out} (nc={r.nc}; train.py transfers {r.transferable}/{r.total} items: all but the anchors). '
           f'Fine-tune with:\n  python yolov5/train.py --weights {out} --cfg {a.cfg} --data {a.data}')
     return 0

@@ -34,6 +34,7 @@ from extensions.pretrained import build_model
 from extensions.warm_start import WarmStartSettings, warm_start
 from extensions.warm_start.fit import Images, Parts, distil, image_files
 from extensions.warm_start.layers import copy_matching, pair_layers
+from extensions.warm_start.start import fit_threads
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 PLAIN_N = BASE / 'models' / 'yolov5n.yaml'
@@ -125,12 +126,31 @@ def test_every_scale_pairs_and_copies_all_but_the_swapped_bottlenecks(scale):
         assert counts['keys'] >= set(student.state_dict()) - inner, family.key
 
 
+@pytest.mark.parametrize(('mib', 'available', 'want'), [(10.5, 2, 1), (21.1, 16, 1), (42.2, 2, 2), (84.4, 2, 2),
+                                                      (84.4, 16, 4), (337.5, 16, 16), (0.1, 1, 1)])
+def test_fit_threads_follow_the_work_per_step(mib, available, want):
+    """yolov5n at 160 px (10.5 MiB per batch of 8) fits on one thread; yolov5s at 320 (84 MiB) on up to 4."""
+    assert fit_threads(mib, available) == want
+
+
+def test_auto_threads_fit_a_tiny_model_on_one(tiny):
+    seen = set()
+    torch.set_num_threads(2)
+    try:
+        r = warm_start(tiny.plain, FAMILIES[0].yaml('n'), tiny.data, replace(FIT, steps=2, head_steps=2),
+                       progress=lambda *_: seen.add(torch.get_num_threads()))
+        assert r.threads == 1 and seen == {1} and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)  # as the module's one_thread fixture set it
+    assert r.checkpoint['warm_start']['threads'] == 1
+
+
 def test_other_class_count_keeps_box_rows(tiny):
     """A 5-class checkpoint for 3-class data: Detect's box/objectness rows copied, class rows YOLOv5's init."""
     family, seen = FAMILIES[0], set()
     r = warm_start(tiny.plain5, family.yaml('n'), tiny.data, replace(FIT, steps=3, head_steps=3, threads=2),
                    progress=lambda *_: seen.add(torch.get_num_threads()))
-    assert seen == {2} and torch.get_num_threads() == 1  # the fitting's threads, the caller's restored after
+    assert seen == {2} and r.threads == 2 and torch.get_num_threads() == 1  # the caller's restored after
     assert r.nc == 3 and [p.kind for p in r.pairs][-1] == 'detect' and len(r.partial) == 6
     teacher, student = load_checkpoint(tiny.plain5)['model'].float(), r.checkpoint['model']
     torch.manual_seed(FIT.seed)

@@ -64,13 +64,13 @@ def warm_start_checkpoint(req: StartRequest) -> dict:
     from extensions.outputs import save_atomic  # noqa: PLC0415 (this module stays standard library only)
     from extensions.warm_start import WarmStartSettings, warm_start  # noqa: PLC0415
 
-    settings = WarmStartSettings(img=req.img, seed=req.seed, device=req.device)
-    r = warm_start(req.plain, Path(req.cfg), req.plain_data or req.data_yaml, settings)
+    r = warm_start(req.plain, Path(req.cfg), req.plain_data or req.data_yaml,
+                   WarmStartSettings(img=req.img, seed=req.seed, device=req.device))
     req.out_dir.mkdir(parents=True, exist_ok=True)
     out = req.out_dir / 'start.pt'
     save_atomic(r.checkpoint, out)
     return {'weights': str(out), 'map_plain': r.map_plain, 'map_start': r.map_start, 'cpu_s': r.cpu_s,
-            'val_cpu_s': r.val_cpu_s, 'wall_s': r.wall_s, 'threads': settings.threads,
+            'val_cpu_s': r.val_cpu_s, 'wall_s': r.wall_s, 'threads': r.threads,
             'data': str(req.plain_data or req.data_yaml),
             'transferable': [r.transferable, r.total],
             'layers': [[f.index, f.before, f.after, f.chained] for f in r.layers]}

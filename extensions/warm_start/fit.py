@@ -125,6 +125,13 @@ def teacher_run(teacher, x, idx) -> tuple[dict, dict]:
     return rec.inputs, rec.outputs
 
 
+def activation_mib(teacher, idx, img: int, batch: int, device) -> float:
+    """MiB of the teacher's inputs and outputs of layers ``idx`` for one batch of ``batch`` images at ``img``: the
+    size of one fitting step's work (a blank batch; shapes do not depend on the pixels)."""
+    tin, tout = teacher_run(teacher, torch.zeros(batch, 3, img, img, device=device), idx)
+    return sum(t.numel() * t.element_size() for d in (tin, tout) for t in d.values()) / 2 ** 20
+
+
 def norm_mse(y, t) -> torch.Tensor:
     """MSE divided by the target's variance: 1.0 for a constant prediction of the target's mean."""
     return (y - t).pow(2).mean() / t.var().clamp_min(1e-8)
